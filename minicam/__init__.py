@@ -1,0 +1,16 @@
+"""minicam: CNN explanation methods in a few honest lines each, checked against hand-derived numbers.
+
+Every map function takes (model, x (N, C, H, W), target, [layer]) and returns a raw, detached map
+at the layer's resolution; `upsample` and `normalize` turn it into an image-sized picture.
+"""
+from .hooks import Capture, capture, forward_acts, resolve_layer
+from .maps import normalize, upsample
+from .gradients import (cam, class_model, gradcam, gradcam_pp, gradcam_weights, gradcampp_alphas,
+                        gradcampp_weights, guided_backprop, guided_gradcam, saliency, weighted_sum)
+
+__all__ = [
+    "Capture", "capture", "forward_acts", "resolve_layer",
+    "normalize", "upsample",
+    "cam", "class_model", "gradcam", "gradcam_pp", "gradcam_weights", "gradcampp_alphas",
+    "gradcampp_weights", "guided_backprop", "guided_gradcam", "saliency", "weighted_sum",
+]

@@ -1,0 +1,177 @@
+"""The gradient family: saliency, class model visualisation, CAM, Grad-CAM, Grad-CAM++,
+guided backpropagation and Guided Grad-CAM.
+
+Notation (one for the whole suite): y^c is the pre-softmax score of class c, A^k is channel k of the
+chosen layer's output (h x w, Z = h*w positions), g^k_ij = dy^c/dA^k_ij. Every map comes back raw:
+at the layer's resolution, neither upsampled nor normalised (see `minicam.maps`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .hooks import (Layer, Target, capture, check_images, check_scores, check_targets, forward_acts,
+                    preserved, resolve_layer, score_sum)
+from .maps import upsample
+
+
+# ---- the pieces a notebook derives by hand, on plain tensors ---------------------------------
+
+def gradcam_weights(grads: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM channel weights alpha_k^c = (1/Z) sum_ij dy^c/dA^k_ij (Selvaraju et al., eq. 1).
+
+    grads: (N, K, h, w) -> (N, K).
+    """
+    return grads.mean(dim=(2, 3))
+
+
+def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++ pixel weights, eq. 19 of Chattopadhyay et al. (Y^c = exp(S^c), ReLU network):
+
+        alpha^kc_ij = g_ij^2 / (2 g_ij^2 + (sum_ab A^k_ab) g_ij^3)
+
+    with g = dS^c/dA. The cube is taken at (i, j), outside the sum over (a, b). alpha is 0 where the
+    denominator is 0 (where g = 0, and where 2 + sum(A) g = 0): never a division by zero.
+    acts, grads: (N, K, h, w) -> (N, K, h, w).
+    """
+    g2 = grads.pow(2)
+    denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * grads.pow(3)
+    safe = torch.where(denom != 0, denom, torch.ones_like(denom))
+    return torch.where(denom != 0, g2 / safe, torch.zeros_like(denom))
+
+
+def gradcampp_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++ channel weights w_k^c = sum_ij alpha^kc_ij relu(g_ij) (eq. 7 with eq. 19's alpha).
+
+    The paper's relu(dY/dA) with Y = exp(S) is exp(S) relu(g): one positive factor per image, which
+    leaves the normalised map unchanged, so it is left out. acts, grads: (N, K, h, w) -> (N, K).
+    """
+    return (gradcampp_alphas(acts, grads) * grads.clamp(min=0)).sum(dim=(2, 3))
+
+
+def weighted_sum(weights: torch.Tensor, acts: torch.Tensor, relu: bool = True) -> torch.Tensor:
+    """The map sum_k w_k A^k, with a ReLU unless relu=False. weights (N, K), acts (N, K, h, w) -> (N, h, w)."""
+    if weights.shape != acts.shape[:2]:
+        raise ValueError(f"weights {tuple(weights.shape)} must be (N, K) for acts {tuple(acts.shape)}")
+    maps = torch.einsum("nk,nkhw->nhw", weights, acts)
+    return maps.clamp(min=0) if relu else maps
+
+
+# ---- the methods ---------------------------------------------------------------------------
+
+def saliency(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Image-specific saliency (Simonyan, Vedaldi, Zisserman 2014, sec. 3.1): w = dS_c/dI, and
+    M_ij = max over colour channels of |w_ij|. x: (N, C, H, W) -> (N, H, W)."""
+    return capture(model, x, target).grads.abs().amax(dim=1)
+
+
+def class_model(model: nn.Module, target: int, shape, steps: int = 200, lr: float = 1.0,
+                l2: float = 0.01) -> torch.Tensor:
+    """Class model visualisation (Simonyan et al. 2014, sec. 2, eq. 1): gradient ascent on
+    S_c(I) - l2 ||I||_2^2, the unnormalised score, from the zero image: I <- I + lr * d/dI(...).
+
+    shape: (C, H, W) of the image. The paper publishes no l2 and adds the training mean afterwards;
+    that is left to the caller. Returns the image (C, H, W).
+    """
+    shape = tuple(shape)
+    if len(shape) != 3:
+        raise ValueError(f"shape must be (C, H, W), got {shape}")
+    if not (isinstance(steps, int) and steps >= 0):
+        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    device = next(model.parameters(), torch.empty(0)).device
+    image = torch.zeros((1, *shape), device=device)
+    with preserved(model), torch.enable_grad():
+        for _ in range(steps):
+            image.requires_grad_(True)
+            scores = check_scores(model(image))
+            targets = check_targets(target, 1, scores.shape[1])
+            objective = score_sum(scores, targets) - l2 * image.pow(2).sum()
+            (grad,) = torch.autograd.grad(objective, image)
+            image = (image + lr * grad).detach()
+        if steps == 0:  # still check the target against the model
+            with torch.no_grad():
+                check_targets(target, 1, check_scores(model(image)).shape[1])
+    return image[0].detach()
+
+
+def cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, fc: Layer) -> torch.Tensor:
+    """Class activation map (Zhou et al. 2016, eq. 2): M_c(x, y) = sum_k w^c_k f_k(x, y), with w the
+    weights of the linear layer `fc` that follows global average pooling of `layer` (bias aside).
+
+    Raises ValueError unless fc's input is exactly the GAP of the layer's output. -> (N, h, w).
+    """
+    x = check_images(x)
+    layer_name, _ = resolve_layer(model, layer)
+    fc_name, fc_module = resolve_layer(model, fc)
+    if not isinstance(fc_module, nn.Linear):
+        raise ValueError(f"CAM needs fc to be the nn.Linear after global average pooling; "
+                         f"{fc_name!r} is {fc_module.__class__.__name__}")
+    fc_inputs: list[torch.Tensor] = []
+    handle = fc_module.register_forward_pre_hook(lambda _m, inputs: fc_inputs.append(inputs[0].detach()))
+    try:
+        scores, (acts,) = forward_acts(model, x, [layer_name])
+    finally:
+        handle.remove()
+    targets = check_targets(target, len(x), scores.shape[1])
+    pooled = acts.mean(dim=(2, 3))
+    if acts.dim() != 4 or len(fc_inputs) != 1 or fc_inputs[0].shape != pooled.shape \
+            or not torch.allclose(fc_inputs[0], pooled, rtol=1e-4, atol=1e-5):
+        raise ValueError(f"CAM needs conv -> global average pooling -> one linear layer: the input of "
+                         f"{fc_name!r} is not the spatial mean of {layer_name!r}'s output. "
+                         "Choose the last conv block's output as layer, or use gradcam, which needs no GAP")
+    weights = fc_module.weight.detach()[targets]  # (N, K): w^c_k for each image's class
+    return weighted_sum(weights, acts, relu=False)
+
+
+def gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer,
+            counterfactual: bool = False) -> torch.Tensor:
+    """Grad-CAM (Selvaraju et al., eqs. 1-2): L^c = ReLU(sum_k alpha^c_k A^k), alpha = GAP of dy^c/dA.
+
+    counterfactual=True uses -dy^c/dA (sec. 3.1): regions whose removal would raise y^c. -> (N, h, w).
+    """
+    scores, acts, grads = capture(model, x, target, layer)
+    return weighted_sum(gradcam_weights(-grads if counterfactual else grads), acts)
+
+
+def gradcam_pp(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:
+    """Grad-CAM++ (Chattopadhyay et al. 2018): L^c = ReLU(sum_k w^c_k A^k) with eq. 19's alphas,
+    computed exactly from one backward pass. -> (N, h, w)."""
+    scores, acts, grads = capture(model, x, target, layer)
+    return weighted_sum(gradcampp_weights(acts, grads), acts)
+
+
+class _PositiveGrad(torch.autograd.Function):
+    """Identity forward; backward lets only positive gradients through."""
+
+    @staticmethod
+    def forward(ctx, t):
+        return t.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.clamp(min=0)
+
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """Guided backpropagation (Springenberg et al. 2015): at every ReLU the backward signal is
+    relu(grad_out) * 1[input > 0], both the forward and the backward sign masks. Acts on the
+    model's nn.ReLU modules. x: (N, C, H, W) -> dy^c/dx under that rule, (N, C, H, W)."""
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise ValueError("guided backprop changes the backward pass of nn.ReLU modules, and the model "
+                         "has none (a functional relu cannot be hooked); use nn.ReLU modules")
+    # The ReLU's own backward multiplies by 1[input > 0]; the hook adds relu() on the incoming grad.
+    handles = [m.register_forward_hook(lambda _m, _i, out: _PositiveGrad.apply(out)) for m in relus]
+    try:
+        return capture(model, x, target).grads
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def guided_gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:
+    """Guided Grad-CAM (Selvaraju et al., sec. 3.2): guided backprop times the Grad-CAM map
+    upsampled bilinearly to the image, element-wise. -> (N, C, H, W)."""
+    x = check_images(x)
+    maps = upsample(gradcam(model, x, target, layer), x.shape[-2:])
+    return guided_backprop(model, x, target) * maps[:, None]

@@ -1,0 +1,46 @@
+"""Plotting at the edge: tensors in, matplotlib axes out. Nothing here computes a map."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+from .maps import normalize, upsample
+
+
+def to_rgb(image: torch.Tensor):
+    """(3, H, W) or (1, H, W) tensor in [0, 1] -> (H, W, 3) numpy array for imshow."""
+    if image.dim() != 3:
+        raise ValueError(f"image must be (C, H, W), got {tuple(image.shape)}")
+    image = image.detach().float().clamp(0, 1)
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    return image.permute(1, 2, 0).cpu().numpy()
+
+
+def show_map(raw: torch.Tensor, ax=None, title: str | None = None, cmap: str = "jet", colorbar: bool = True,
+             **kwargs):
+    """Draw one raw map (h, w) with its own colour bar. Returns the AxesImage."""
+    ax = ax if ax is not None else plt.gca()
+    im = ax.imshow(raw.detach().float().cpu().numpy(), cmap=cmap, **kwargs)
+    if title:
+        ax.set_title(title)
+    ax.axis("off")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return im
+
+
+def overlay(image: torch.Tensor, raw: torch.Tensor, ax=None, title: str | None = None, alpha: float = 0.5,
+            cmap: str = "jet", colorbar: bool = True):
+    """The image (C, H, W) with a raw map (h, w) upsampled to it, min-max normalised, on top.
+    The colour bar reads the normalised map (0 = its min, 1 = its max). Returns the AxesImage."""
+    ax = ax if ax is not None else plt.gca()
+    heat = normalize(upsample(raw.detach().float(), image.shape[-2:]))
+    ax.imshow(to_rgb(image))
+    im = ax.imshow(heat.cpu().numpy(), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+    if title:
+        ax.set_title(title)
+    ax.axis("off")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return im
