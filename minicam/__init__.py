@@ -7,10 +7,14 @@ from .hooks import Capture, capture, forward_acts, resolve_layer
 from .maps import normalize, upsample
 from .gradients import (cam, class_model, gradcam, gradcam_pp, gradcam_weights, gradcampp_alphas,
                         gradcampp_weights, guided_backprop, guided_gradcam, saliency, weighted_sum)
+from .lrp import contrastive_start, lrp, relevance_cam
+from . import data, metrics, models  # minicam.data, minicam.metrics, minicam.models; widgets and viz load matplotlib, so import them by name
 
 __all__ = [
     "Capture", "capture", "forward_acts", "resolve_layer",
     "normalize", "upsample",
     "cam", "class_model", "gradcam", "gradcam_pp", "gradcam_weights", "gradcampp_alphas",
     "gradcampp_weights", "guided_backprop", "guided_gradcam", "saliency", "weighted_sum",
+    "contrastive_start", "lrp", "relevance_cam",
+    "data", "metrics", "models",
 ]

@@ -1,0 +1,319 @@
+"""How good is a map? Two questions, several numbers. Tensors in, floats or tensors out; no plotting.
+
+Faithfulness: does the part of the image the map keeps still make the model say the class?
+Chattopadhyay et al., Grad-CAM++ (WACV 2018, arXiv 1710.11063), "objective evaluation for object
+recognition": the explanation map E^c = L^c o I, Average Drop %, % Increase in Confidence, Win %.
+
+Localization: does the map lie on the object? Loc^c_I(delta) (Grad-CAM++ eq. 26); the box protocol of
+CAM (Zhou et al. 2016, 20 % of the max) and Grad-CAM (Selvaraju et al., 15 %); the pointing game
+(Zhang et al., ECCV 2016); mask IoU; and how much of a map falls on objects of *other* classes (the
+Korean survey's complaint about Grad-CAM++).
+
+Conventions. Maps here are at image resolution, (H, W) or (N, H, W), unless a docstring says
+otherwise: upsample raw maps first with `minicam.upsample`. Boxes are (x1, y1, x2, y2) in pixels with
+x2 and y2 exclusive: a box covers columns x1..x2-1 and rows y1..y2-1, area (x2 - x1) * (y2 - y1).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import nn
+
+from .hooks import Target, check_images, check_scores, check_targets, preserved
+from .maps import normalize, upsample
+
+
+def _shape(t) -> str:
+    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def _check_maps(cam, name: str = "cam", batched: bool = True) -> torch.Tensor:
+    """cam must be a real-valued (H, W) map, or (N, H, W) maps when batched is allowed."""
+    dims = (2, 3) if batched else (2,)
+    if not isinstance(cam, torch.Tensor) or cam.dim() not in dims or cam.is_complex():
+        wanted = "(H, W) or (N, H, W)" if batched else "(H, W)"
+        raise ValueError(f"{name} must be a map of shape {wanted} at image resolution, got {_shape(cam)}; "
+                         "upsample a raw map first with minicam.upsample")
+    return cam.detach().float() if not cam.is_floating_point() else cam.detach()
+
+
+def _check_mask(mask, like: torch.Tensor, name: str = "mask") -> torch.Tensor:
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != like.shape:
+        got = f"{_shape(mask)} {mask.dtype}" if isinstance(mask, torch.Tensor) else _shape(mask)
+        raise ValueError(f"{name} must be a bool tensor of the map's shape {tuple(like.shape)}, got {got}")
+    return mask
+
+
+# ---- faithfulness: Grad-CAM++'s explanation map and the scores on it ------------------------
+
+def explanation_map(cam: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The explanation map E^c = L^c o I of Grad-CAM++ (Chattopadhyay et al. 2018): the map L,
+    upsampled bilinearly to the image and min-max normalised per map to [0, 1] (the paper multiplies
+    by the *normalised* map), times the image, element-wise over every colour channel.
+
+    So the model sees the image dimmed wherever the map is low. A constant map, all-zero included,
+    normalises to zeros (see `minicam.normalize`): its E is a black image.
+    cam: (N, h, w) raw maps at any resolution; x: (N, C, H, W) -> E: (N, C, H, W).
+    """
+    x = check_images(x)
+    if not isinstance(cam, torch.Tensor) or cam.dim() != 3 or len(cam) != len(x):
+        raise ValueError(f"cam must hold one map per image, shape ({len(x)}, h, w) for x of shape "
+                         f"{tuple(x.shape)}, got {_shape(cam)}")
+    weights = normalize(upsample(cam.detach(), x.shape[-2:])).to(x.dtype)
+    return weights[:, None] * x
+
+
+def target_probs(model: nn.Module, x: torch.Tensor, target: Target, prob: str = "softmax") -> torch.Tensor:
+    """The probability of each image's target class, (N,): softmax over the classes (as in the
+    Grad-CAM++ paper, one class per image) or, with prob="sigmoid", each class's own sigmoid (for
+    multi-label models). Computed in float64, so a confident "no" does not underflow to 0. The model
+    runs in eval mode under no_grad, and its mode is restored afterwards. x: (N, C, H, W).
+    """
+    if prob not in ("softmax", "sigmoid"):
+        raise ValueError(f"prob must be 'softmax' (one class per image) or 'sigmoid' (multi-label), got {prob!r}")
+    x = check_images(x)
+    with preserved(model), torch.no_grad():
+        scores = check_scores(model(x)).double()
+    targets = check_targets(target, len(x), scores.shape[1]).to(scores.device)
+    probs = scores.softmax(dim=1) if prob == "softmax" else scores.sigmoid()
+    return probs.gather(1, targets[:, None])[:, 0]
+
+
+def scores_on_explanations(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, target: Target,
+                           prob: str = "softmax") -> tuple[torch.Tensor, torch.Tensor]:
+    """(Y, O), each (N,): the probability of each image's target class on the image, Y, and on its
+    explanation map `explanation_map(cams, x)`, O. prob: "softmax" or "sigmoid", see `target_probs`.
+    target: an int for all images or one class index per image.
+    """
+    return target_probs(model, x, target, prob), target_probs(model, explanation_map(cams, x), target, prob)
+
+
+def _check_probs(Y, O) -> tuple[torch.Tensor, torch.Tensor]:
+    for name, t in (("Y", Y), ("O", O)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.numel() == 0:
+            raise ValueError(f"{name} must be a non-empty 1-D tensor with one score per image (N,), "
+                             f"got {_shape(t)}")
+    if Y.shape != O.shape:
+        raise ValueError(f"Y has {len(Y)} scores and O has {len(O)}; give one score per image in each")
+    if not bool(((Y > 0) & (Y <= 1) & (O >= 0) & (O <= 1)).all()):
+        raise ValueError("scores must be positive probabilities (softmax or sigmoid outputs: 0 < Y <= 1, "
+                         f"0 <= O <= 1), got Y in [{Y.min().item():.4g}, {Y.max().item():.4g}], O in "
+                         f"[{O.min().item():.4g}, {O.max().item():.4g}]; pass probabilities, not logits")
+    return Y.double(), O.double()
+
+
+def confidence_drop(Y: torch.Tensor, O: torch.Tensor) -> torch.Tensor:
+    """Per-image relative drop max(0, Y - O) / Y, the summand of Average Drop. Y, O: (N,) -> (N,)."""
+    Y, O = _check_probs(Y, O)
+    return (Y - O).clamp(min=0) / Y
+
+
+def average_drop(Y: torch.Tensor, O: torch.Tensor) -> float:
+    """Average Drop % (Grad-CAM++): (1/N) sum_i max(0, Y_i - O_i) / Y_i * 100. Lower is better:
+    the explanation map keeps what the model needs. Y: scores on the images, O: on their explanation
+    maps, both (N,) probabilities."""
+    return 100 * confidence_drop(Y, O).mean().item()
+
+
+def increase_in_confidence(Y: torch.Tensor, O: torch.Tensor) -> float:
+    """% Increase in Confidence (Grad-CAM++): (1/N) sum_i 1[Y_i < O_i] * 100, the share of images whose
+    explanation map alone scores higher than the whole image. Higher is better. Y, O: (N,)."""
+    Y, O = _check_probs(Y, O)
+    return 100 * (Y < O).double().mean().item()
+
+
+def win_percent(drops_a: torch.Tensor, drops_b: torch.Tensor) -> float:
+    """Win % of method a over method b (Grad-CAM++): the share of images, in percent, where a's
+    confidence drop is smaller than b's. drops_a, drops_b: (N,) per-image drops of the same images,
+    e.g. from `confidence_drop`.
+
+    Ties count half to each method, so win_percent(a, b) + win_percent(b, a) = 100, as the paper's
+    ImageNet numbers do (70.72 + 29.28). Ties are common: both drops are 0 whenever both explanation
+    maps raise the confidence. A method against itself scores 50.
+    """
+    for name, t in (("drops_a", drops_a), ("drops_b", drops_b)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.numel() == 0:
+            raise ValueError(f"{name} must be a non-empty 1-D tensor of per-image drops (N,), got {_shape(t)}")
+    if drops_a.shape != drops_b.shape:
+        raise ValueError(f"drops_a has {len(drops_a)} images and drops_b {len(drops_b)}; "
+                         "compare the two methods on the same images")
+    wins = (drops_a < drops_b).double() + 0.5 * (drops_a == drops_b).double()
+    return 100 * wins.mean().item()
+
+
+# ---- localization with boxes ---------------------------------------------------------------
+
+def _check_boxes(boxes, size) -> torch.Tensor:
+    """(M, 4) or (4,) integer-valued x1, y1, x2, y2 boxes inside an image of `size` (H, W) -> (M, 4) long."""
+    H, W = size
+    if not isinstance(boxes, torch.Tensor) or boxes.dim() not in (1, 2) or boxes.shape[-1] != 4:
+        raise ValueError(f"boxes must be a tensor of shape (M, 4) holding x1, y1, x2, y2, got {_shape(boxes)}")
+    boxes = boxes.reshape(-1, 4)
+    if len(boxes) == 0:
+        raise ValueError("boxes is empty: give at least one box of the target class")
+    if boxes.is_floating_point() and not bool((boxes == boxes.round()).all()):
+        raise ValueError(f"boxes must hold whole pixel coordinates, got {boxes.tolist()}")
+    boxes = boxes.long()
+    x1, y1, x2, y2 = boxes.unbind(1)
+    if not bool(((0 <= x1) & (x1 < x2) & (x2 <= W) & (0 <= y1) & (y1 < y2) & (y2 <= H)).all()):
+        raise ValueError(f"every box needs 0 <= x1 < x2 <= {W} and 0 <= y1 < y2 <= {H} (x2, y2 exclusive) "
+                         f"for a {H}x{W} map, got {boxes.tolist()}")
+    return boxes
+
+
+def boxes_to_mask(boxes: torch.Tensor, size) -> torch.Tensor:
+    """The union of boxes (M, 4) (x1, y1, x2, y2, x2/y2 exclusive) as a bool mask of `size` (H, W)."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    mask = torch.zeros(size, dtype=torch.bool)
+    for x1, y1, x2, y2 in _check_boxes(boxes, size).tolist():
+        mask[y1:y2, x1:x2] = True
+    return mask
+
+
+def loc(cam: torch.Tensor, boxes: torch.Tensor, delta: float) -> float:
+    """Loc^c_I(delta) of Grad-CAM++ (Chattopadhyay et al. 2018, eq. 26):
+
+        Loc = Area(internal pixels) / (Area(bounding box) + Area(external pixels))
+
+    The map is min-max normalised and thresholded at delta: pixels above delta are set to 1 and the
+    rest to 0, so "non-zero" means "above delta". (Only then does delta change which pixels count,
+    as the paper's different mLoc for delta = 0, 0.25, 0.5 require; delta = 0 keeps every pixel above
+    the map's minimum.) Internal pixels: non-zero pixels inside the class's box(es); external: outside.
+    With several boxes of the class, "inside" is their union and Area(bounding box) its area.
+    Loc is 1 only when the thresholded map fills the boxes exactly; a constant map gives 0.
+
+    cam: (H, W) at image resolution; boxes: (M, 4) of the target class; delta in [0, 1). -> float.
+    """
+    cam = _check_maps(cam, batched=False)
+    if not 0 <= delta < 1:
+        raise ValueError(f"delta must lie in [0, 1) (the map is normalised to [0, 1]), got {delta}")
+    inside = boxes_to_mask(boxes, cam.shape).to(cam.device)
+    on = normalize(cam) > delta
+    internal = (on & inside).sum()
+    external = (on & ~inside).sum()
+    return (internal / (inside.sum() + external)).item()
+
+
+def box_from_map(cam: torch.Tensor, fraction: float = 0.15) -> torch.Tensor:
+    """One box from a map, the weakly supervised localization protocol of CAM (Zhou et al. 2016,
+    fraction 0.20) and Grad-CAM (Selvaraju et al., fraction 0.15): keep the pixels with value
+    >= fraction * max of the map as given (no min-max first, so negative values never pass), and box the
+    largest connected component, with 8-connectivity (diagonal neighbours connect). Of equally
+    large components the first in row-major order wins.
+
+    A map with no positive value has nothing to box: it returns the empty box (0, 0, 0, 0), whose IoU
+    with any box is 0. cam: (H, W) at image resolution -> (4,) long x1, y1, x2, y2 (x2, y2 exclusive).
+    """
+    cam = _check_maps(cam, batched=False)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1] (CAM used 0.20, Grad-CAM 0.15), got {fraction}")
+    peak = cam.max()
+    if peak <= 0:
+        return torch.zeros(4, dtype=torch.long)
+    kept = (cam >= fraction * peak).cpu().numpy()
+    labels, _ = ndimage.label(kept, structure=np.ones((3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel())[1:]  # label 0 is the background
+    ys, xs = np.nonzero(labels == 1 + sizes.argmax())
+    return torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.long)
+
+
+def iou(box_a: torch.Tensor, box_b: torch.Tensor):
+    """Intersection over union of x1, y1, x2, y2 boxes (x2, y2 exclusive, so area = (x2-x1)(y2-y1)).
+
+    box_a, box_b: (4,) each -> float; or (..., 4) tensors that broadcast -> tensor of IoUs, e.g. one
+    box (4,) against M boxes (M, 4) -> (M,). Two empty boxes have IoU 0, not NaN.
+    """
+    a, b = (torch.as_tensor(t).double() for t in (box_a, box_b))
+    if a.dim() == 0 or b.dim() == 0 or a.shape[-1] != 4 or b.shape[-1] != 4:
+        raise ValueError(f"boxes must have shape (4,) or (..., 4) holding x1, y1, x2, y2, "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = torch.broadcast_tensors(a, b)
+
+    def area(t):
+        return (t[..., 2] - t[..., 0]).clamp(min=0) * (t[..., 3] - t[..., 1]).clamp(min=0)
+
+    overlap = torch.cat([torch.maximum(a[..., :2], b[..., :2]), torch.minimum(a[..., 2:], b[..., 2:])], -1)
+    inter = area(overlap)
+    union = area(a) + area(b) - inter
+    out = torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union))
+    return out.item() if out.dim() == 0 else out
+
+
+# ---- localization with masks -----------------------------------------------------------------
+
+def mask_iou(cam: torch.Tensor, mask: torch.Tensor, delta: float):
+    """IoU of the thresholded map with an object mask: pixels of the min-max normalised map above
+    delta against the mask. Its mean over images is the mIoU the Korean survey mentions. A constant
+    map (nothing above delta) gives 0; so does an empty mask with an empty map.
+
+    cam: (H, W) or (N, H, W) at image resolution; mask: bool, same shape -> float or (N,) tensor.
+    """
+    cam = _check_maps(cam)
+    mask = _check_mask(mask, cam).to(cam.device)
+    if not 0 <= delta < 1:
+        raise ValueError(f"delta must lie in [0, 1) (the map is normalised to [0, 1]), got {delta}")
+    on = normalize(cam) > delta
+    inter = (on & mask).flatten(-2).sum(-1).double()
+    union = (on | mask).flatten(-2).sum(-1).double()
+    out = torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(union))
+    return out.item() if out.dim() == 0 else out
+
+
+def pointing_game(cam: torch.Tensor, mask: torch.Tensor, tolerance: float = 0):
+    """The pointing game (Zhang et al., ECCV 2016; Grad-CAM reports 70.58 %): a hit when the map's
+    maximum lies on the object, or within `tolerance` pixels of it (Euclidean; the original protocol
+    allows 15 px on ImageNet-size images, 0 = on the mask itself).
+
+    If several pixels share the maximum, any of them on the object is a hit. A constant map (all-zero
+    included) points nowhere and is a miss, as is any map against an empty mask.
+    cam: (H, W) or (N, H, W) at image resolution; mask: bool, same shape -> bool or (N,) bool tensor.
+    """
+    cam = _check_maps(cam)
+    mask = _check_mask(mask, cam)
+    if tolerance < 0:
+        raise ValueError(f"tolerance is a distance in pixels and must be >= 0, got {tolerance}")
+    hits = []
+    for c, m in zip(cam.reshape(-1, *cam.shape[-2:]).cpu(), mask.reshape(-1, *mask.shape[-2:]).cpu()):
+        peak = c == c.max()
+        if bool(peak.all()) or not bool(m.any()):
+            hits.append(False)
+            continue
+        near = m if tolerance == 0 else torch.from_numpy(ndimage.distance_transform_edt(~m.numpy()) <= tolerance)
+        hits.append(bool((peak & near).any()))
+    return hits[0] if cam.dim() == 2 else torch.tensor(hits)
+
+
+def off_target(cam: torch.Tensor, masks: torch.Tensor, target: Target):
+    """The share of a map's positive mass that lies on objects of *other* classes:
+
+        sum over other-class pixels of relu(L) / sum over all pixels of relu(L)
+
+    Other-class pixels belong to a class != target and not also to the target (where objects
+    overlap, the pixel is the target's). Background counts as neither. This measures the Korean
+    survey's claim that Grad-CAM++ also lights up objects of other classes. In [0, 1]; a map with
+    no positive value has no mass to place and gives 0.0.
+
+    cam: (H, W) at image resolution with masks (K, H, W) bool and an int target -> float;
+    or cam (N, H, W), masks (N, K, H, W), target an int or (N,) -> (N,) tensor.
+    """
+    cam = _check_maps(cam)
+    single = cam.dim() == 2
+    cams = cam[None] if single else cam
+    if not isinstance(masks, torch.Tensor) or masks.dtype != torch.bool or masks.dim() != cam.dim() + 1 \
+            or masks.shape[-2:] != cam.shape[-2:] or (not single and len(masks) != len(cam)):
+        raise ValueError(f"masks must be bool with one mask per class, shape {('(N, K, ' if not single else '(K, ')}"
+                         f"{cam.shape[-2]}, {cam.shape[-1]}) for a cam of shape {tuple(cam.shape)}, "
+                         f"got {_shape(masks)}" + (f" {masks.dtype}" if isinstance(masks, torch.Tensor) else ""))
+    masks = (masks[None] if single else masks).to(cam.device)
+    targets = check_targets(target, len(cams), masks.shape[1]).to(cam.device)
+    rows = torch.arange(len(cams), device=cam.device)
+    own = masks[rows, targets]
+    others = masks.clone()
+    others[rows, targets] = False
+    elsewhere = others.any(dim=1) & ~own
+    mass = cams.clamp(min=0).double()
+    total = mass.sum(dim=(1, 2))
+    share = torch.where(total > 0, (mass * elsewhere).sum(dim=(1, 2)) / total.clamp(min=1e-300),
+                        torch.zeros_like(total))
+    return share[0].item() if single else share

@@ -1,0 +1,342 @@
+"""minicam.metrics against answers worked out by hand on tiny maps, boxes and a fixed-weight model,
+plus a smoke run of `python -m minicam.evaluate`."""
+import math
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from minicam import metrics
+
+
+def sigmoid(v):
+    return 1 / (1 + math.exp(-v))
+
+
+# ---- Average Drop, Increase in Confidence, Win % ------------------------------------------------
+
+def test_average_drop_and_increase_by_hand():
+    Y, O = torch.tensor([1.0, 0.5]), torch.tensor([0.4, 0.6])
+    # drops: (1.0 - 0.4) / 1.0 = 0.6 and max(0, 0.5 - 0.6) / 0.5 = 0 -> mean 0.3
+    assert metrics.average_drop(Y, O) == pytest.approx(30.0)
+    # only the second image gains confidence
+    assert metrics.increase_in_confidence(Y, O) == pytest.approx(50.0)
+    torch.testing.assert_close(metrics.confidence_drop(Y, O), torch.tensor([0.6, 0.0], dtype=torch.float64))
+
+
+def test_drop_is_relative_to_the_original_score():
+    # the same absolute drop of 0.1 weighs twice as much on a score of 0.2 as on 0.4
+    assert metrics.average_drop(torch.tensor([0.2]), torch.tensor([0.1])) == pytest.approx(50.0)
+    assert metrics.average_drop(torch.tensor([0.4]), torch.tensor([0.3])) == pytest.approx(25.0)
+
+
+@pytest.mark.parametrize("Y, O, message", [
+    (torch.tensor([0.0, 0.5]), torch.tensor([0.1, 0.1]), "positive probabilities"),
+    (torch.tensor([-1.0]), torch.tensor([0.1]), "positive probabilities"),
+    (torch.tensor([0.5]), torch.tensor([-0.1]), "positive probabilities"),
+    (torch.tensor([2.5]), torch.tensor([0.1]), "not logits"),
+    (torch.tensor([0.5, 0.5]), torch.tensor([0.1]), "one score per image"),
+    (torch.tensor([[0.5]]), torch.tensor([[0.1]]), "1-D"),
+    (torch.tensor([]), torch.tensor([]), "non-empty"),
+    ([0.5], torch.tensor([0.1]), "1-D tensor"),
+])
+def test_drop_inputs_are_checked(Y, O, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.average_drop(Y, O)
+    with pytest.raises(ValueError, match=message):
+        metrics.increase_in_confidence(Y, O)
+
+
+def test_win_percent_by_hand_ties_count_half():
+    a = torch.tensor([0.1, 0.2, 0.3, 0.0])
+    b = torch.tensor([0.2, 0.2, 0.4, 0.0])
+    # a wins images 0 and 2, ties on 1 and 3: (1 + 0.5 + 1 + 0.5) / 4
+    assert metrics.win_percent(a, b) == pytest.approx(75.0)
+    assert metrics.win_percent(b, a) == pytest.approx(25.0)
+    assert metrics.win_percent(a, a) == pytest.approx(50.0)  # against itself: all ties
+
+
+def test_win_percent_checks_inputs():
+    with pytest.raises(ValueError, match="same images"):
+        metrics.win_percent(torch.tensor([0.1, 0.2]), torch.tensor([0.1]))
+    with pytest.raises(ValueError, match="1-D"):
+        metrics.win_percent(torch.zeros(2, 2), torch.zeros(2, 2))
+
+
+# ---- the explanation map and the scores on it -------------------------------------------------
+
+def test_explanation_map_is_normalised_map_times_image():
+    x = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2) + 1
+    cam = torch.tensor([[[0.0, 2.0], [4.0, 0.0]],
+                        [[5.0, 5.0], [5.0, 5.0]]])   # the second is constant
+    E = metrics.explanation_map(cam, x)
+    assert E.shape == x.shape
+    # same resolution, so upsampling changes nothing; min-max gives [[0, 0.5], [1, 0]]
+    torch.testing.assert_close(E[0], x[0] * torch.tensor([[0.0, 0.5], [1.0, 0.0]]))
+    torch.testing.assert_close(E[1], torch.zeros(3, 2, 2))   # a constant map leaves a black image
+
+
+def test_explanation_map_upsamples_to_the_image():
+    x = torch.ones(1, 3, 8, 8)
+    cam = torch.tensor([[[1.0, 0.0], [0.0, 3.0]]])
+    E = metrics.explanation_map(cam, x)
+    assert E.shape == (1, 3, 8, 8)
+    assert E.min().item() == pytest.approx(0.0) and E.max().item() == pytest.approx(1.0)
+    assert E[0, :, 7, 7].tolist() == pytest.approx([1.0] * 3)   # the 3 sits in the bottom-right cell
+    with pytest.raises(ValueError, match="one map per image"):
+        metrics.explanation_map(cam.expand(2, 2, 2), x)
+
+
+def tiny_model():
+    """x (N, 1, 2, 2) -> logits: class 0 = sum of the four pixels, class 1 = the bottom-right pixel."""
+    fc = nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0]]))
+    return nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc=fc))
+
+
+def test_scores_on_explanations_by_hand():
+    model = tiny_model().train()
+    x = torch.ones(2, 1, 2, 2)
+    cams = torch.tensor([[[1.0, 0.0], [0.0, 0.0]],      # keeps the top-left pixel: E sums to 1
+                         [[2.0, 1.0], [1.0, 0.0]]])     # normalised [[1, .5], [.5, 0]]: E sums to 2
+    Y, O = metrics.scores_on_explanations(model, x, cams, 0)
+    # softmax over logits (4, 1) on x, (1, 0) and (2, 0) on E: p0 = sigmoid(l0 - l1)
+    assert Y.tolist() == pytest.approx([sigmoid(3), sigmoid(3)])
+    assert O.tolist() == pytest.approx([sigmoid(1), sigmoid(2)])
+    Y, O = metrics.scores_on_explanations(model, x, cams, [0, 0], prob="sigmoid")
+    assert Y.tolist() == pytest.approx([sigmoid(4), sigmoid(4)])
+    assert O.tolist() == pytest.approx([sigmoid(1), sigmoid(2)])
+    assert model.training and model.fc.weight.grad is None   # mode and gradients untouched
+
+
+def test_win_percent_against_a_uniform_map_on_the_tiny_model():
+    model, x = tiny_model(), torch.ones(2, 1, 2, 2)
+    cams = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[2.0, 1.0], [1.0, 0.0]]])
+    uniform = torch.ones(2, 2, 2)   # normalises to zeros: E is black, logits (0, 0), O = 1/2
+    Y, O = metrics.scores_on_explanations(model, x, cams, 0)
+    Yu, Ou = metrics.scores_on_explanations(model, x, uniform, 0)
+    assert Ou.tolist() == pytest.approx([0.5, 0.5])
+    assert metrics.average_drop(Yu, Ou) == pytest.approx(100 * (sigmoid(3) - 0.5) / sigmoid(3))
+    drops, uniform_drops = metrics.confidence_drop(Y, O), metrics.confidence_drop(Yu, Ou)
+    assert metrics.win_percent(drops, uniform_drops) == pytest.approx(100.0)
+    assert metrics.win_percent(uniform_drops, drops) == pytest.approx(0.0)
+
+
+def test_scores_on_explanations_checks_inputs():
+    model, x, cams = tiny_model(), torch.ones(2, 1, 2, 2), torch.ones(2, 2, 2)
+    with pytest.raises(ValueError, match="'softmax'.*'sigmoid'"):
+        metrics.scores_on_explanations(model, x, cams, 0, prob="relu")
+    with pytest.raises(ValueError, match="out of range"):
+        metrics.scores_on_explanations(model, x, cams, 2)
+    with pytest.raises(ValueError, match="one map per image"):
+        metrics.scores_on_explanations(model, x, cams[:1], 0)
+
+
+# ---- boxes: Loc(delta), box_from_map, iou ---------------------------------------------------------
+
+LOC_MAP = torch.tensor([[0.0, 0.0, 0.0, 0.0],
+                        [0.0, 4.0, 2.0, 0.0],
+                        [0.0, 1.0, 0.0, 0.0],
+                        [0.0, 0.0, 0.0, 3.0]])   # normalised: 1, .5, .25 inside the box, .75 outside
+LOC_BOX = torch.tensor([[1, 1, 3, 3]])          # rows 1-2, columns 1-2: area 4
+
+
+@pytest.mark.parametrize("delta, expected", [
+    (0.0, 3 / (4 + 1)),    # internal 1, .5, .25; external .75
+    (0.25, 2 / (4 + 1)),   # .25 is not above 0.25
+    (0.5, 1 / (4 + 1)),
+    (0.75, 1 / 4),         # only the peak is left, and it is inside
+])
+def test_loc_by_hand(delta, expected):
+    assert metrics.loc(LOC_MAP, LOC_BOX, delta) == pytest.approx(expected)
+
+
+def test_loc_with_two_boxes_uses_their_union():
+    boxes = torch.tensor([[1, 1, 3, 3], [2, 2, 4, 4]])   # union area 4 + 4 - 1 = 7
+    assert metrics.loc(LOC_MAP, boxes, 0.0) == pytest.approx(4 / 7)   # all four pixels now inside
+
+
+def test_loc_is_one_for_a_map_that_fills_the_box_and_zero_for_a_constant_map():
+    filled = torch.zeros(4, 4)
+    filled[1:3, 1:3] = 1
+    assert metrics.loc(filled, LOC_BOX, 0.5) == pytest.approx(1.0)
+    assert metrics.loc(torch.full((4, 4), 2.0), LOC_BOX, 0.0) == 0.0
+
+
+def test_boxes_are_x_then_y_and_exclusive():
+    mask = metrics.boxes_to_mask(torch.tensor([[1, 0, 2, 3]]), (3, 4))   # column 1, rows 0-2
+    expected = torch.zeros(3, 4, dtype=torch.bool)
+    expected[:, 1] = True
+    assert torch.equal(mask, expected)
+
+
+@pytest.mark.parametrize("boxes, message", [
+    (torch.tensor([[0, 0, 5, 2]]), "x2 <= 4"),       # past the right edge of a 4-wide map
+    (torch.tensor([[2, 0, 2, 2]]), "x1 < x2"),       # empty box
+    (torch.zeros(0, 4, dtype=torch.long), "empty"),
+    (torch.tensor([[0.5, 0, 2, 2]]), "whole pixel"),
+    (torch.tensor([[0, 0, 2]]), r"\(M, 4\)"),
+])
+def test_loc_checks_boxes(boxes, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.loc(LOC_MAP, boxes, 0.0)
+
+
+def test_loc_checks_map_and_delta():
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        metrics.loc(LOC_MAP[None], LOC_BOX, 0.0)
+    with pytest.raises(ValueError, match="delta"):
+        metrics.loc(LOC_MAP, LOC_BOX, 1.0)
+
+
+def two_blobs():
+    """8x10 map: a small bright blob (the max) and a larger, dimmer one."""
+    cam = torch.zeros(8, 10)
+    cam[1:3, 1:3] = 1.0     # 4 px
+    cam[4:7, 5:9] = 0.5     # 12 px, rows 4-6, columns 5-8
+    return cam
+
+
+def test_box_from_map_boxes_the_largest_component_not_the_brightest():
+    assert metrics.box_from_map(two_blobs(), 0.15).tolist() == [5, 4, 9, 7]
+    # above 60 % of the max only the bright blob is left
+    assert metrics.box_from_map(two_blobs(), 0.6).tolist() == [1, 1, 3, 3]
+
+
+def test_box_from_map_is_8_connected():
+    cam = torch.zeros(6, 6)
+    cam[0, 0] = cam[1, 1] = cam[2, 2] = 1.0   # a diagonal chain: one component of 3 only if 8-connected
+    cam[4, 3:5] = 1.0                          # 2 px in a row
+    assert metrics.box_from_map(cam, 0.5).tolist() == [0, 0, 3, 3]
+
+
+def test_box_from_map_empty_box_for_nonpositive_maps():
+    assert metrics.box_from_map(torch.zeros(5, 5)).tolist() == [0, 0, 0, 0]
+    assert metrics.box_from_map(-torch.ones(5, 5)).tolist() == [0, 0, 0, 0]
+    assert metrics.iou(metrics.box_from_map(torch.zeros(5, 5)), torch.tensor([0, 0, 5, 5])) == 0.0
+    with pytest.raises(ValueError, match="fraction"):
+        metrics.box_from_map(two_blobs(), 0.0)
+
+
+def test_iou_by_hand():
+    assert metrics.iou(torch.tensor([0, 0, 2, 2]), torch.tensor([1, 1, 3, 3])) == pytest.approx(1 / 7)
+    assert metrics.iou(torch.tensor([0, 0, 1, 1]), torch.tensor([1, 0, 2, 1])) == 0.0   # touching only
+    assert metrics.iou(torch.tensor([2, 3, 6, 5]), torch.tensor([2, 3, 6, 5])) == 1.0
+    assert metrics.iou(torch.zeros(4), torch.zeros(4)) == 0.0
+    many = metrics.iou(torch.tensor([0, 0, 2, 2]), torch.tensor([[0, 0, 2, 2], [0, 0, 4, 4], [5, 5, 6, 6]]))
+    torch.testing.assert_close(many, torch.tensor([1.0, 0.25, 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\(4,\)"):
+        metrics.iou(torch.tensor([0, 0, 2]), torch.tensor([0, 0, 2, 2]))
+
+
+# ---- masks: pointing game, mask IoU, off-target share -----------------------------------------
+
+def test_pointing_game_hits_misses_and_tolerance():
+    cam = torch.zeros(5, 6)
+    cam[1, 2] = 1.0
+    on = torch.zeros(5, 6, dtype=torch.bool)
+    on[0:3, 1:4] = True
+    off = torch.zeros(5, 6, dtype=torch.bool)
+    off[1, 4:] = True        # two columns to the right of the peak
+    assert metrics.pointing_game(cam, on) is True
+    assert metrics.pointing_game(cam, off) is False
+    assert metrics.pointing_game(cam, off, tolerance=2) is True
+    assert metrics.pointing_game(cam, off, tolerance=1.9) is False
+    assert metrics.pointing_game(torch.zeros(5, 6), on) is False     # a constant map points nowhere
+    assert metrics.pointing_game(cam, torch.zeros(5, 6, dtype=torch.bool)) is False
+    hits = metrics.pointing_game(torch.stack([cam, cam]), torch.stack([on, off]))
+    assert hits.tolist() == [True, False]
+    with pytest.raises(ValueError, match="bool"):
+        metrics.pointing_game(cam, on.float())
+
+
+def test_pointing_game_ties_any_maximum_counts():
+    cam = torch.zeros(3, 3)
+    cam[0, 0] = cam[2, 2] = 1.0
+    mask = torch.zeros(3, 3, dtype=torch.bool)
+    mask[2, 2] = True
+    assert metrics.pointing_game(cam, mask) is True
+
+
+def test_mask_iou_by_hand():
+    cam = torch.tensor([[0.0, 1.0, 2.0, 4.0]])            # normalised 0, .25, .5, 1
+    mask = torch.tensor([[False, False, True, False]])
+    assert metrics.mask_iou(cam, mask, 0.0) == pytest.approx(1 / 3)    # {1, 2, 3} vs {2}
+    assert metrics.mask_iou(cam, mask, 0.25) == pytest.approx(1 / 2)   # {2, 3} vs {2}
+    assert metrics.mask_iou(torch.ones(1, 4), mask, 0.0) == 0.0
+    both = metrics.mask_iou(torch.stack([cam, cam]), torch.stack([mask, mask]), 0.25)
+    torch.testing.assert_close(both, torch.tensor([0.5, 0.5], dtype=torch.float64))
+
+
+def test_off_target_by_hand():
+    cam = torch.tensor([[1.0, 2.0, 3.0, -4.0]])
+    masks = torch.tensor([[[True, True, False, False]],     # class 0
+                          [[False, True, True, False]],     # class 1, overlapping class 0 at pixel 1
+                          [[False, False, False, True]]])   # class 2, where the map is negative
+    # positive mass 1 + 2 + 3 = 6; for class 0 only pixel 2 (3) is another class's alone
+    assert metrics.off_target(cam, masks, 0) == pytest.approx(3 / 6)
+    # for class 1: pixel 0 (class 0 only) holds 1; pixel 3 is negative and adds nothing
+    assert metrics.off_target(cam, masks, 1) == pytest.approx(1 / 6)
+    assert metrics.off_target(torch.zeros(1, 4), masks, 0) == 0.0
+    batched = metrics.off_target(torch.stack([cam, cam]), torch.stack([masks, masks]), torch.tensor([0, 1]))
+    torch.testing.assert_close(batched, torch.tensor([3 / 6, 1 / 6], dtype=torch.float64))
+    with pytest.raises(ValueError, match="one mask per class"):
+        metrics.off_target(cam, masks[0], 0)
+    with pytest.raises(ValueError, match="out of range"):
+        metrics.off_target(cam, masks, 3)
+
+
+# ---- python -m minicam.evaluate --------------------------------------------------------------
+
+def test_evaluate_smoke(tmp_path, monkeypatch):
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
+    from minicam import evaluate
+
+    if not models.weights_path("shapes_vgg").exists():
+        # The pipeline is what is tested here, not the numbers: an untrained model will do.
+        torch.manual_seed(0)
+        monkeypatch.setattr(models, "load_pretrained", lambda name: models.create_model(name).eval())
+    rows = evaluate.main(["--n", "4", "--models", "shapes_vgg", "--layers", "relu6",
+                          "--out", str(tmp_path), "--quiet"])
+    methods = [row["method"] for row in rows]
+    assert methods[:3] == ["Grad-CAM", "Grad-CAM++", "CAM"]
+    assert rows[0]["win_vs_gradcam"] == 50.0   # Grad-CAM against itself
+    for row in rows:
+        assert 0 <= row["avg_drop"] <= 100 and 0 <= row["loc_0"] <= 1 and 0 <= row["off_target"] <= 1
+    text = (tmp_path / "metrics.md").read_text()
+    assert "| shapes_vgg | relu6 | Grad-CAM++ |" in text
+    assert (tmp_path / "metrics.csv").read_text().count("\n") == len(rows) + 1
+
+
+def test_evaluate_shares_one_capture_but_gives_the_methods_own_maps():
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    import minicam
+    from minicam import evaluate
+
+    torch.manual_seed(0)
+    model, x = models.create_model("shapes_vgg").eval(), torch.rand(3, 3, 32, 32)
+    maps = evaluate.gradient_maps(model, x, [0, 1, 3], "relu4")
+    torch.testing.assert_close(maps["Grad-CAM"], minicam.gradcam(model, x, [0, 1, 3], "relu4"))
+    torch.testing.assert_close(maps["Grad-CAM++"], minicam.gradcam_pp(model, x, [0, 1, 3], "relu4"))
+
+
+def test_evaluate_skips_a_model_without_weights_and_says_so(monkeypatch):
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
+    from minicam import evaluate
+
+    def load(name):
+        if name == "shapes_resnet":
+            raise FileNotFoundError("shapes_resnet.pt is missing")
+        torch.manual_seed(0)
+        return models.create_model(name).eval()
+
+    monkeypatch.setattr(models, "load_pretrained", load)
+    rows, notes = evaluate.evaluate(["shapes_resnet", "shapes_vgg"], n=2, layers=["relu6"], progress=False)
+    assert {row["model"] for row in rows} == {"shapes_vgg"}
+    assert any("shapes_resnet skipped" in note for note in notes)
+    with pytest.raises(FileNotFoundError, match="no model could be loaded"):
+        evaluate.evaluate(["shapes_resnet"], n=2, progress=False)
