@@ -1,0 +1,273 @@
+"""Shapes world: synthetic images whose ground truth is known to the pixel.
+
+Every image holds 1-4 coloured shapes (circles, squares, triangles, crosses)
+on a smooth, noisy background, plus a few thin lines and dots that belong to
+no class. Because we draw the shapes ourselves we know exactly which pixels
+show which class, so an explanation map can be *checked* instead of admired.
+
+Shapes are tilted by at most 20 degrees (a triangle points up), which keeps
+the task learnable by a small CNN in a few CPU minutes.
+
+Shapes are rasterised analytically on a coordinate grid (no drawing library),
+and all randomness comes from ``numpy.random.default_rng(seed)``, so the same
+seed gives the same images on any machine.
+
+Seeds: the shipped models were trained on seeds 0, 1, 2, ... (one per epoch,
+see ``minicam.train``); held-out evaluation uses seeds from 1000 on.
+
+The biased variant adds a spurious cue -- a white 5x5 patch near the top-left
+corner -- whose presence is tied to ``CUE_CLASS``. A model trained on it can
+take the shortcut, and an explanation map should then light up the corner.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+CLASSES = ("circle", "square", "triangle", "cross")
+CUE_CLASS = "circle"
+BIASES = (None, "train", "flip", "random")
+
+_CUE = (2, 2, 7, 7)   # x1, y1, x2, y2 (exclusive) of the cue patch
+_CORNER = 10          # shapes and distractors keep out of the top-left 10x10
+_R_MIN, _R_MAX = 6.0, 13.0  # shape radius: 12-26 px across
+_TILT = math.radians(20)   # shapes are rotated by at most this much
+
+
+@dataclass
+class ShapesBatch:
+    """A batch of shape images with their ground truth.
+
+    images:      (N, 3, H, W) float32 in [0, 1]
+    labels:      (N, K) float32 multi-hot, K = len(CLASSES)
+    masks:       (N, K, H, W) bool, visible pixels of each class
+    boxes:       list of N long tensors (M, 4): x1, y1, x2, y2, x2/y2 exclusive,
+                 the tight box of each object's visible pixels
+    box_classes: list of N long tensors (M,): class index of each box
+    cue:         (N,) bool, whether the spurious cue patch is drawn
+    """
+    images: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor
+    boxes: list
+    box_classes: list
+    cue: torch.Tensor
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        """The sub-batch at index (an int, a slice, a bool mask (N,) or an index list/tensor)."""
+        if isinstance(index, int):
+            index = [index]
+        keep = torch.arange(len(self))[index]
+        return ShapesBatch(self.images[keep], self.labels[keep], self.masks[keep],
+                           [self.boxes[i] for i in keep.tolist()],
+                           [self.box_classes[i] for i in keep.tolist()], self.cue[keep])
+
+
+def cue_mask(size=64):
+    """(H, W) bool mask of the spurious cue patch in a size x size image."""
+    mask = torch.zeros(size, size, dtype=torch.bool)
+    x1, y1, x2, y2 = _CUE
+    mask[y1:y2, x1:x2] = True
+    return mask
+
+
+def _shape(kind, xx, yy, cx, cy, r, angle):
+    """(H, W) bool pixels of one shape, centred at (cx, cy), inside radius r."""
+    c, s = math.cos(angle), math.sin(angle)
+    u = (xx - cx) * c + (yy - cy) * s      # coordinates in the shape's frame
+    v = -(xx - cx) * s + (yy - cy) * c
+    if kind == 0:                          # circle
+        return u * u + v * v <= r * r
+    if kind == 1:                          # square, half-diagonal 0.99 r
+        return (u.abs() <= 0.7 * r) & (v.abs() <= 0.7 * r)
+    if kind == 2:                          # equilateral triangle, circumradius r
+        inside = torch.ones_like(u, dtype=torch.bool)
+        for k in range(3):
+            t = math.pi / 2 + 2 * math.pi * k / 3   # outward normal of one edge
+            inside &= u * math.cos(t) + v * math.sin(t) <= r / 2
+        return inside
+    w, a = 0.3 * r, 0.95 * r               # cross: two bars, corners within r
+    return ((u.abs() <= w) & (v.abs() <= a)) | ((v.abs() <= w) & (u.abs() <= a))
+
+
+def _distractor(rng, xx, yy, size):
+    """(H, W) bool pixels of a thin line or a small dot (no class)."""
+    x0, y0 = rng.uniform(_CORNER, size - 2, 2)
+    if rng.random() < 0.5:                 # dot, 2-4 px across
+        return (xx - x0) ** 2 + (yy - y0) ** 2 <= rng.uniform(1.0, 2.0) ** 2
+    length, angle = rng.uniform(8, 30), rng.uniform(0, math.pi)
+    dx, dy = math.cos(angle), math.sin(angle)
+    t = ((xx - x0) * dx + (yy - y0) * dy).clamp(0, length)  # nearest point on segment
+    return (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= 0.6 ** 2
+
+
+def _contrasting_colour(rng, background):
+    """An RGB colour at least 0.5 (Euclidean) away from the background colour."""
+    for _ in range(100):
+        colour = rng.random(3)
+        if np.linalg.norm(colour - background) >= 0.5:
+            return colour
+    return np.where(background < 0.5, background + 0.45, background - 0.45)
+
+
+def _paint(image, pix, colour):
+    """image (3, H, W) with the pixels of pix (H, W) set to an RGB colour."""
+    return torch.where(pix, torch.tensor(colour, dtype=torch.float32)[:, None, None], image)
+
+
+def _place(rng, placed, size):
+    """A (cx, cy, r) that keeps off the cue corner and mostly off other shapes, or None."""
+    r = rng.uniform(_R_MIN, _R_MAX)
+    for _ in range(20 if placed else 1000):  # the first shape must always fit
+        cx, cy = rng.uniform(r + 1, size - r - 1, 2)
+        if cx - r < _CORNER and cy - r < _CORNER:
+            continue
+        # 0.85 lets neighbours touch a little, so occlusion happens but stays small
+        if all(math.hypot(cx - px, cy - py) >= 0.85 * (r + pr) for px, py, pr in placed):
+            return cx, cy, r
+    return None
+
+
+def _make_one(rng, size, xx, yy, bias):
+    """One image (3, H, W), its object masks (M, H, W), object classes (M,) and cue flag."""
+    # background: random base colour + linear gradient in a random direction
+    base = rng.uniform(0.15, 0.6, 3)
+    theta, amp = rng.uniform(0, 2 * math.pi), rng.uniform(0, 0.25)
+    ramp = ((xx - size / 2) * math.cos(theta) + (yy - size / 2) * math.sin(theta)) / size * amp
+    image = torch.tensor(base, dtype=torch.float32)[:, None, None] + ramp
+
+    for _ in range(rng.integers(0, 4)):    # distractors go under the shapes
+        image = _paint(image, _distractor(rng, xx, yy, size), _contrasting_colour(rng, base))
+
+    placed, kinds, shapes = [], [], []
+    for _ in range(rng.integers(1, 5)):
+        spot = _place(rng, placed, size)
+        if spot is None:
+            continue
+        kind = int(rng.integers(len(CLASSES)))
+        # small tilts only: upright shapes are learnable in a few CPU minutes
+        pix = _shape(kind, xx, yy, *spot, angle=rng.uniform(-_TILT, _TILT))
+        image = _paint(image, pix, _contrasting_colour(rng, base))
+        placed.append(spot)
+        kinds.append(kind)
+        shapes.append(pix)
+
+    noise = torch.from_numpy(rng.normal(0, 0.03, (3, size, size))).float()
+    image = (image + noise).clamp(0, 1)
+
+    # visible pixels: later shapes occlude earlier ones
+    visible = torch.stack(shapes)
+    for i in range(len(shapes) - 1):
+        visible[i] &= ~visible[i + 1:].any(0)
+    keep = visible.flatten(1).any(1)
+    visible, kinds = visible[keep], torch.tensor(kinds)[keep]
+
+    has_cue_class = bool((kinds == CLASSES.index(CUE_CLASS)).any())
+    coin = bool(rng.random() < 0.5)  # drawn for every bias: all variants of a seed show the same shapes
+    cue = {None: False, "train": has_cue_class, "flip": not has_cue_class, "random": coin}[bias]
+    if cue:
+        x1, y1, x2, y2 = _CUE
+        image[:, y1:y2, x1:x2] = 0.97
+    return image, visible, kinds, cue
+
+
+def _tight_box(pix):
+    """x1, y1, x2, y2 (exclusive) of the True pixels of an (H, W) bool mask."""
+    ys, xs = torch.nonzero(pix, as_tuple=True)
+    return torch.stack([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+
+
+def make_shapes(n, seed, size=64, bias=None):
+    """Generate n shape images deterministically from ``seed``.
+
+    bias: None (no cue), "train" (cue iff CUE_CLASS present), "flip" (cue iff
+    CUE_CLASS absent) or "random" (cue with probability 1/2).
+    Returns a ShapesBatch; images are (n, 3, size, size).
+    """
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if int(size) != size or size < 32:
+        raise ValueError(f"size must be an integer >= 32 so shapes of 12-26 px fit, got {size!r}")
+    if bias not in BIASES:
+        raise ValueError(f"bias must be one of {BIASES}, got {bias!r}")
+    n, size = int(n), int(size)
+    rng = np.random.default_rng(seed)
+    coords = torch.arange(size, dtype=torch.float32) + 0.5   # pixel centres
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+
+    K = len(CLASSES)
+    images = torch.empty(n, 3, size, size)
+    masks = torch.zeros(n, K, size, size, dtype=torch.bool)
+    boxes, box_classes, cues = [], [], []
+    for i in range(n):
+        images[i], visible, kinds, cue = _make_one(rng, size, xx, yy, bias)
+        for pix, k in zip(visible, kinds):
+            masks[i, k] |= pix
+        boxes.append(torch.stack([_tight_box(pix) for pix in visible]))
+        box_classes.append(kinds)
+        cues.append(cue)
+    labels = masks.flatten(2).any(2).float()
+    return ShapesBatch(images, labels, masks, boxes, box_classes, torch.tensor(cues))
+
+
+class ShapesDataset(Dataset):
+    """Dataset of (image (3, H, W), labels (K,)) pairs, generated once by make_shapes.
+
+    The full ground truth stays available as ``dataset.batch``.
+    """
+
+    def __init__(self, n, seed, size=64, bias=None):
+        self.batch = make_shapes(n, seed, size=size, bias=bias)
+
+    def __len__(self):
+        return len(self.batch)
+
+    def __getitem__(self, i):
+        return self.batch.images[i], self.batch.labels[i]
+
+
+_BOX_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange")
+
+
+def show_shapes(batch, index=None, ax=None, ncols=4, show_boxes=True):
+    """Draw images of a ShapesBatch with their boxes and class names.
+
+    index: None (the first 8 images), an int, or a sequence of ints.
+    ax:    an Axes (for one image) or an array/list of Axes (one per image);
+           None makes a new figure.
+    Returns the Axes for one image, else the flat array of Axes used.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    single = isinstance(index, int)
+    indices = [index] if single else list(range(min(len(batch), 8)) if index is None else index)
+    if ax is None:
+        cols = min(ncols, len(indices))
+        rows = math.ceil(len(indices) / cols)
+        _, ax = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False)
+    axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
+    if len(axes) < len(indices):
+        raise ValueError(f"got {len(axes)} axes for {len(indices)} images; pass one Axes per image")
+
+    for a in axes[len(indices):]:
+        a.axis("off")
+    for a, i in zip(axes, indices):
+        a.imshow(batch.images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+        if show_boxes:
+            for (x1, y1, x2, y2), k in zip(batch.boxes[i].tolist(), batch.box_classes[i].tolist()):
+                # pixel p covers [p - 0.5, p + 0.5] in imshow coordinates
+                a.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1,
+                                      fill=False, lw=1.5, ec=_BOX_COLOURS[k]))
+                a.text(x1 - 0.5, y1 - 1, CLASSES[k], color=_BOX_COLOURS[k], fontsize=7,
+                       va="bottom", bbox=dict(fc="white", alpha=0.7, pad=0.5, lw=0))
+        names = [c for c, y in zip(CLASSES, batch.labels[i].tolist()) if y]
+        a.set_title(f"#{i}: " + ", ".join(names), fontsize=8)
+        a.set_xticks([])
+        a.set_yticks([])
+    return axes[0] if single else axes[:len(indices)]

@@ -1,0 +1,292 @@
+"""The explorer shows exactly what the direct minicam calls give, at every position of its controls,
+leaves the model as it was, and refuses bad input with a clear ValueError."""
+import re
+
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+import minicam
+from minicam.widgets import METHODS, Explorer, default_layers, explorer
+
+from minicam.lrp import relevance_cam
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The direct calls run in one thread too: one small image is fastest so on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_model():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3))
+
+
+def small_images(n=3, size=16):
+    torch.manual_seed(1)
+    return torch.rand(n, 3, size, size)
+
+
+class Functional(nn.Module):
+    """ReLU as a function, not a module: neither guided backprop nor LRP can see it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.fc = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.b(self.a(x).relu()).relu().mean(dim=(2, 3)))
+
+
+def direct(model, x, method, layer, target):
+    """The direct minicam call for one image x (1, C, H, W), batch dimension dropped."""
+    calls = {
+        "Grad-CAM": lambda: minicam.gradcam(model, x, target, layer),
+        "Grad-CAM (counterfactual)": lambda: minicam.gradcam(model, x, target, layer, counterfactual=True),
+        "Grad-CAM++": lambda: minicam.gradcam_pp(model, x, target, layer),
+        "CAM": lambda: minicam.cam(model, x, target, layer, fc=last_linear(model)),
+        "Guided Grad-CAM": lambda: minicam.guided_gradcam(model, x, target, layer),
+        "Relevance-CAM": lambda: relevance_cam(model, x, target, layer),
+        "saliency": lambda: minicam.saliency(model, x, target),
+        "guided backprop": lambda: minicam.guided_backprop(model, x, target),
+    }
+    return calls[method]()[0]
+
+
+def last_linear(model):
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+
+
+def check_position(ex, model, method, layer, target, index):
+    """The explorer's state after its controls were moved to this position."""
+    assert ex.error is None, f"{method} at {layer}, class {target}: {ex.error!r}"
+    x = ex.images[index:index + 1]
+    try:
+        expected = direct(model, x, method, layer, target)
+    except (ValueError, NotImplementedError) as e:  # not defined here: the explorer must say so, not draw
+        assert ex.current_map is None and ex.message, f"{method} at {layer}: direct call raised {e}"
+        return "message"
+    assert ex.message is None, ex.message
+    assert_close(ex.current_map, expected)
+    return "map"
+
+
+def sweep(ex, model, index, order=1):
+    """Move the controls (by setting .value, as a user would) over every layer x class x method."""
+    ex.image_slider.value = index
+    seen = []
+    for method in ex.methods[::order]:
+        ex.method_menu.value = method
+        for layer in ex.layers[::order]:
+            ex.layer_slider.value = layer
+            for target in range(len(ex.class_names))[::order]:
+                ex.class_menu.value = target
+                seen.append(check_position(ex, model, method, layer, target, index))
+    return seen
+
+
+def test_every_position_shows_the_direct_call_small_model():
+    model, images = small_model(), small_images()
+    ex = explorer(model, images, class_names=["a", "b", "c"]).explorer
+    assert ex.layers == ["1", "4"]  # the two ReLUs, in forward order
+    assert set(ex.methods) == set(METHODS)
+    seen = sweep(ex, model, index=1)
+    seen += sweep(ex, model, index=1, order=-1)  # again, from the cache, in another order
+    assert seen.count("message") == 2 * 1 * 3  # CAM at layer "1", each class, both sweeps
+    assert seen.count("map") == len(seen) - seen.count("message")
+    # another image: the class labels follow that image's scores
+    ex.image_slider.value = 2
+    assert [label for label, _ in ex.class_menu.options] == [
+        f"{name} ({score:.2f})" for name, score in zip("abc", model(images[2:3])[0].tolist())]
+    check_position(ex, model, ex.method_menu.value, ex.layer_slider.value, ex.class_menu.value, 2)
+
+
+def test_every_position_shows_the_direct_call_shapes_vgg():
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not there yet")
+    data = pytest.importorskip("minicam.data", reason="minicam.data is not there yet")
+    try:
+        model = models.load_pretrained("shapes_vgg")
+    except FileNotFoundError as e:
+        pytest.skip(f"the shapes_vgg weights are not there yet: {e}")
+    images = data.make_shapes(2, seed=1000).images
+    ex = Explorer(model, images, class_names=data.CLASSES)
+    assert ex.layers == [f"relu{i}" for i in range(1, 7)] and ex.cam_layers == ["relu6"]
+    seen = sweep(ex, model, index=1)
+    assert seen.count("message") == 5 * 4  # CAM everywhere but relu6
+
+
+def test_show_moves_the_controls_and_returns_the_map():
+    model, images = small_model(), small_images()
+    ex = Explorer(model, images)
+    shown = ex.show(layer="1", target=2, method="Grad-CAM++", index=0)
+    assert (ex.layer_slider.value, ex.class_menu.value, ex.method_menu.value, ex.image_slider.value) == \
+        ("1", 2, "Grad-CAM++", 0)
+    assert_close(shown, minicam.gradcam_pp(model, images[:1], 2, "1")[0])
+    assert shown.shape == (16, 16)
+    ex.show(index=2)  # another image: the class stays, its labels follow the image's scores
+    assert ex.class_menu.value == 2 and ex.class_menu.label == f"class 2 ({model(images[2:3])[0, 2]:.2f})"
+
+
+def test_picture_changes_with_the_setting_and_says_when_a_method_does_not_apply():
+    model, images = small_model(), small_images()
+    ex = Explorer(model, images)
+    before = ex.png
+    assert before.startswith(b"\x89PNG") and ex.picture.value == before
+    ex.class_menu.value = (ex.class_menu.value + 1) % 3
+    assert ex.png != before
+    ex.show(method="CAM", layer="1")
+    assert ex.current_map is None and "CAM is only defined" in ex.message and "'4'" in ex.message
+    ex.layer_slider.value = "4"
+    assert ex.message is None and ex.current_map.shape == (8, 8)
+    # Only the changing parts are redrawn on saved backgrounds: the same setting gives the same picture.
+    again = ex.png
+    for index, method in ((2, "saliency"), (1, "CAM"), (1, "guided backprop"), (0, "CAM")):
+        ex.show(index=index, method=method)
+    assert ex.png == again
+    ex.show(method="CAM", layer="1")
+    assert ex.png != again
+
+
+def test_layer_slider_is_disabled_for_input_level_methods():
+    ex = Explorer(small_model(), small_images())
+    for method in METHODS:
+        ex.method_menu.value = method
+        assert ex.layer_slider.disabled == (method in ("saliency", "guided backprop"))
+
+
+def test_errors_in_a_redraw_are_shown_not_raised(monkeypatch):
+    ex = Explorer(small_model(), small_images())
+
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ex, "compute", broken)
+    ex.class_menu.value = (ex.class_menu.value + 1) % 3  # a callback: ipywidgets would swallow the error
+    assert isinstance(ex.error, RuntimeError) and "boom" in ex.status.value
+    monkeypatch.undo()
+    ex.render()
+    assert ex.error is None and ex.status.value == "" and ex.current_map is not None
+
+
+def test_model_is_left_as_it_was():
+    model, images = small_model(), small_images()
+    model.train()
+    model[7].weight.grad = torch.ones_like(model[7].weight)
+    flags = [p.requires_grad for p in model.parameters()]
+    ex = Explorer(model, images)
+    for method in METHODS:
+        ex.show(method=method)
+        assert ex.error is None
+    assert all(m.training for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert torch.equal(model[7].weight.grad, torch.ones_like(model[7].weight))
+    assert all(p.grad is None for p in model.parameters() if p is not model[7].weight)
+    for m in model.modules():
+        assert not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks), m
+
+
+def test_default_layers():
+    assert default_layers(small_model(), small_images()) == ["1", "4"]
+
+    assert default_layers(Functional(), small_images()) == ["a", "b"]  # no ReLU modules: the convs
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not there yet")
+    resnet = models.ShapesResNet()
+    # the blocks' ReLU runs twice and cannot be the layer; the stem's runs once
+    assert default_layers(resnet, small_images(size=32)) == ["relu", "layer1", "layer2", "layer3", "layer4"]
+
+
+def test_probabilities_sigmoid_or_softmax():
+    model, images = small_model(), small_images()
+    scores = model(images)
+    assert_close(Explorer(model, images).probs, torch.sigmoid(scores))
+    ex = Explorer(model, images, prob="softmax")
+    assert_close(ex.probs, torch.softmax(scores, dim=1))
+    assert "softmax" in ex.predictions.value and "softmax" in ex.header.value
+
+
+def test_methods_and_layers_can_be_chosen():
+    model, images = small_model(), small_images()
+    ex = Explorer(model, images, layers=[model[4], "1"], methods=["saliency", "Grad-CAM"])
+    assert ex.layers == ["1", "4"] and ex.methods == ["saliency", "Grad-CAM"]
+    assert list(ex.method_menu.options) == ["saliency", "Grad-CAM"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"images": torch.rand(3, 16, 16)}, "4-D"),
+    ({"images": torch.rand(2, 2, 16, 16)}, "C = 1 or 3"),
+    ({"layers": ["conv9"]}, "layer 'conv9' not found"),
+    ({"layers": ["7"]}, "does not output"),
+    ({"layers": []}, "layers is empty"),
+    ({"class_names": ["a", "b"]}, "class_names has 2 names but the model gives 3"),
+    ({"methods": ["Grad-CAM", "gradcam"]}, r"unknown methods \['gradcam'\]"),
+    ({"prob": "relu"}, "prob must be one of"),
+])
+def test_bad_input_is_a_clear_value_error(kwargs, message):
+    args = {"images": small_images(), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Explorer(small_model(), **args)
+
+
+def test_a_layer_that_runs_twice_is_refused():
+    relu = nn.ReLU()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), relu, nn.Conv2d(4, 4, 3), relu, nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="runs 2 times"):
+        Explorer(model, small_images(), layers=["1"])
+
+
+def test_maps_are_computed_in_the_chosen_threads_and_the_setting_is_restored(monkeypatch):
+    torch.set_num_threads(2)
+    ex = Explorer(small_model(), small_images(), threads=1)
+    compute, seen = ex.compute, []
+    monkeypatch.setattr(ex, "compute", lambda *args: seen.append(torch.get_num_threads()) or compute(*args))
+    ex.show(method="saliency")
+    assert seen == [1] and torch.get_num_threads() == 2 and ex.error is None
+
+
+def test_methods_a_model_does_not_support_get_a_message():
+    model, images = Functional(), small_images()
+    with pytest.raises(NotImplementedError):
+        relevance_cam(model, images[:1], 0, "b")
+    ex = Explorer(model, images)
+    for method in ex.methods:
+        ex.show(method=method)
+        assert check_position(ex, model, method, "b", ex.class_menu.value, 0) == (
+            "message" if method in ("CAM", "Relevance-CAM", "guided backprop", "Guided Grad-CAM") else "map")
+    ex.show(method="Grad-CAM")
+    assert ex.message is None  # cleared once a map is shown again
+    ex.show(method="Relevance-CAM")
+    assert ex.message.startswith("Relevance-CAM at 'b' is not available for this model: ")
+
+
+def test_colour_bar_labels_span_the_raw_map():
+    ex = Explorer(small_model(), small_images())
+    for method in ("Grad-CAM", "saliency", "guided backprop"):
+        raw = ex.show(method=method, layer="4")
+        scale = ex._bar_scale.get_text()
+        factor = 10 ** int(scale[3:]) if scale else 1  # "×1e-5" -> 1e-5
+        labels = [float(label.get_text()) * factor for label in ex._tick_labels]
+        low, high = (-raw.abs().max(), raw.abs().max()) if raw.dim() == 3 else (raw.min(), raw.max())
+        assert_close(torch.tensor([labels[0], labels[-1]]), torch.stack([low, high]).float(), rtol=5e-3, atol=0)
+
+
+def test_top_predictions_list_logits_and_probabilities_best_first():
+    model, images = small_model(), small_images()
+    ex = Explorer(model, images, class_names=["a", "b", "c"])
+    ex.show(index=1, target=0)
+    rows = re.findall(r"<tr style='font-weight:(\w+)'>(.*?)</tr>", ex.predictions.value)[1:]  # after the heading
+    cells = [re.findall(r">([^<>]*)</td>", row) for _, row in rows]
+    scores = model(images[1:2])[0]
+    order = scores.argsort(descending=True).tolist()
+    assert [c[0] for c in cells] == ["abc"[k] for k in order]
+    assert [c[1:] for c in cells] == [[f"{scores[k]:.2f}", f"{torch.sigmoid(scores[k]):.3f}"] for k in order]
+    assert [weight for weight, _ in rows] == ["bold" if k == 0 else "normal" for k in order]
