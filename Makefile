@@ -22,6 +22,8 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/explorer_latency.py
+	$(PY) benchmarks/relevance_layers.py
 
 clean:
 	rm -rf $(VENV)

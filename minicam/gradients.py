@@ -107,14 +107,22 @@ def cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, fc: Lay
         raise ValueError(f"CAM needs fc to be the nn.Linear after global average pooling; "
                          f"{fc_name!r} is {fc_module.__class__.__name__}")
     fc_inputs: list[torch.Tensor] = []
-    handle = fc_module.register_forward_pre_hook(lambda _m, inputs: fc_inputs.append(inputs[0].detach()))
+    fc_outputs: list[torch.Tensor] = []
+    def keep(_module, inputs, output):
+        fc_inputs.append(inputs[0].detach())
+        fc_outputs.append(output.detach())
+
+    handle = fc_module.register_forward_hook(keep)
     try:
         scores, (acts,) = forward_acts(model, x, [layer_name])
     finally:
         handle.remove()
+    if len(fc_outputs) != 1 or fc_outputs[0].shape != scores.shape or not torch.equal(fc_outputs[0], scores):
+        raise ValueError(f"CAM needs fc to be the model's last layer: the output of {fc_name!r} is not the "
+                         "model's class scores. Pass the linear layer that produces them, or use gradcam")
     targets = check_targets(target, len(x), scores.shape[1])
     pooled = acts.mean(dim=(2, 3))
-    if acts.dim() != 4 or len(fc_inputs) != 1 or fc_inputs[0].shape != pooled.shape \
+    if acts.dim() != 4 or fc_inputs[0].shape != pooled.shape \
             or not torch.allclose(fc_inputs[0], pooled, rtol=1e-4, atol=1e-5):
         raise ValueError(f"CAM needs conv -> global average pooling -> one linear layer: the input of "
                          f"{fc_name!r} is not the spatial mean of {layer_name!r}'s output. "

@@ -18,7 +18,9 @@ def upsample(maps: torch.Tensor, size) -> torch.Tensor:
     if len(size) != 2:
         raise ValueError(f"size must be an int or (H, W), got {size}")
     batch = maps if maps.dim() == 3 else maps[None]
-    out = F.interpolate(batch[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+    if not batch.is_floating_point():
+        batch = batch.float()  # interpolation needs floats; a float64 map stays float64
+    out = F.interpolate(batch[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     return out if maps.dim() == 3 else out[0]
 
 

@@ -112,6 +112,7 @@ def test_explorer_redraws_in_a_browser(lab):
         if left <= 0:
             pytest.fail(f"the browser test ran out of its {BUDGET_S} s budget")
         page.set_default_timeout(left * 1000)
+
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
@@ -166,7 +167,7 @@ def test_explorer_redraws_in_a_browser(lab):
             ARTIFACT.parent.mkdir(exist_ok=True)
             explorer.screenshot(path=str(ARTIFACT))
             print(f"screenshot of the explorer in Chromium: {ARTIFACT}")
-        except Exception:
+        except (Exception, pytest.fail.Exception):
             # Keep what the browser showed, for the failure report.
             ARTIFACT.parent.mkdir(exist_ok=True)
             failure = ARTIFACT.with_name("explorer-failure.png")

@@ -150,6 +150,14 @@ def test_bad_inputs_say_what_would_be_right():
         minicam.gradcam(model, x, 0, nn.ReLU())
 
 
+def test_cam_refuses_a_linear_layer_that_is_not_the_last():
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 4, 3), relu=nn.ReLU(), gap=nn.AdaptiveAvgPool2d(1),
+                                      flatten=nn.Flatten(), fc1=nn.Linear(4, 5), relu2=nn.ReLU(), fc2=nn.Linear(5, 3)))
+    with pytest.raises(ValueError, match="last layer"):
+        minicam.cam(model, torch.rand(1, 3, 8, 8), 0, "relu", "fc1")
+
+
 def test_layer_that_runs_twice_is_refused():
     model = torchvision.models.resnet18(num_classes=3).eval()
     with pytest.raises(ValueError, match="ran 2 times"):

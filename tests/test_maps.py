@@ -26,6 +26,11 @@ def test_upsample_bilinear_shapes_and_constant():
     torch.testing.assert_close(upsample(torch.tensor([[[0.0, 1.0]]]), (1, 4))[0, 0], torch.tensor([0.0, 0.25, 0.75, 1.0]))
 
 
+def test_upsample_keeps_float64_and_accepts_integers():
+    assert upsample(torch.rand(1, 2, 2, dtype=torch.float64), 4).dtype == torch.float64
+    torch.testing.assert_close(upsample(torch.ones(1, 2, 2, dtype=torch.long), 4), torch.ones(1, 4, 4))
+
+
 def test_bad_shapes():
     with pytest.raises(ValueError, match=r"\(N, h, w\)"):
         upsample(torch.rand(1, 1, 2, 2), 4)
