@@ -24,7 +24,7 @@ from .models import PRETRAINED, ShapesVGG, fold_batchnorm, shapes_resnet, weight
 EVAL_SEED = 1000
 CONFIGS = {  # images per epoch, epochs, peak learning rate, bias of the training data
     "shapes_vgg": dict(n=8000, epochs=6, lr=3e-3, bias=None),
-    "shapes_resnet": dict(n=6000, epochs=6, lr=3e-3, bias=None),
+    "shapes_resnet": dict(n=5000, epochs=5, lr=3e-3, bias=None),
     "shapes_vgg_biased": dict(n=8000, epochs=6, lr=3e-3, bias="train"),
 }
 
