@@ -1,24 +1,72 @@
-# Two commands do all the set-up they need on a fresh machine with Python 3.10+:
-#   make lab    open the notebooks in JupyterLab
-#   make test   run the whole test suite (unit tests, every notebook under nbval, the browser test)
+# Two commands do all the set-up they need on a fresh machine with Python 3.11+:
+#   make lab    open the notebooks in JupyterLab (prints the URL; opens a browser only where there is a screen)
+#   make test   run the whole test suite: unit tests, the browser test, every notebook under strict nbval
+#
+# Every install uses constraints.txt: the exact versions that stored the notebooks' outputs.
+# `make constraints` rewrites it from the current environment; `make notebooks` re-executes and stores
+# every notebook with this machine's own CPU kernels.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip install --quiet --constraint constraints.txt
 
-.PHONY: lab test bench clean
+# The notebooks are checked under a CPU configuration other than the one that stored them, so every
+# run of the suite is a cross-machine check (README, "Reproducibility"). NB_CPU=native checks them with
+# this machine's default kernels instead. One thread per worker: two workers use both cores.
+NB_CPU ?= alternate
+CPU_native    = OMP_NUM_THREADS=1
+CPU_alternate = OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX ATEN_CPU_CAPABILITY=default
+NB_ENV = $(or $(CPU_$(NB_CPU)),$(error NB_CPU must be 'alternate' or 'native', not '$(NB_CPU)'))
+PYTEST = $(PY) -m pytest -p no:cacheprovider -n 2
 
-$(VENV)/.installed: pyproject.toml
+# JupyterLab refuses to run as root without --allow-root (containers, cloud VMs, course images), and
+# opening a browser on a machine without a screen would start a text browser or fail: print the URL.
+LAB_FLAGS = $(if $(filter 0,$(shell id -u)),--allow-root) \
+            $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
+
+.PHONY: lab install test unit chromium browser nbval notebooks constraints bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "minicam needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)."; \
+	  echo "Install one and run: make $(MAKECMDGOALS) PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "'$(PYTHON) -m venv' is not available here, and the set-up needs it to make $(VENV)/."; \
+	  echo "Debian/Ubuntu: apt-get install python3-venv (or python3.11-venv); Fedora: dnf install python3; then run make again."; \
+	  exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PIP) --upgrade pip
+	$(PIP) -e '.[test]'
 	touch $@
 
 lab: $(VENV)/.installed
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ --ServerApp.ip=127.0.0.1 $(LAB_FLAGS)
 
-test: $(VENV)/.installed
+# The Python packages and Debian's Chromium (for the browser test) install side by side.
+install:
+	$(MAKE) -j2 $(VENV)/.installed chromium
+
+test: install
+	$(MAKE) unit browser nbval
+
+unit: $(VENV)/.installed
+	$(PYTEST) tests --ignore=tests/test_browser.py
+
+chromium:
 	bash tests/setup_browser.sh
-	$(PY) -m pytest -p no:cacheprovider tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+browser: $(VENV)/.installed chromium
+	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py
+
+nbval: $(VENV)/.installed
+	env $(NB_ENV) $(PYTEST) --dist loadfile notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+notebooks: $(VENV)/.installed
+	ls notebooks/*.ipynb | xargs -P 2 -n 1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace
+
+constraints: $(VENV)/.installed
+	{ echo "# The exact versions that stored the notebooks' outputs; 'make constraints' rewrites this file."; \
+	  $(PY) -m pip freeze --all --exclude-editable; } > constraints.txt
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/speed.py

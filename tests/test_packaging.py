@@ -10,24 +10,78 @@ CONDA_NAMES = {"pytorch": "torch"}  # conda-forge's name -> PyPI's name
 
 
 def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower()
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _project():
+    tomllib = pytest.importorskip("tomllib")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _ranges() -> dict:
+    """pyproject's requirements (the package's and the test extra's): name -> requirement string."""
+    project = _project()
+    return {_name(r): r for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+
+
+def _constraints() -> dict:
+    """constraints.txt: name -> pinned version."""
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep, f"constraints.txt must pin exact versions (name==version), got {line!r}"
+            pins[_name(name)] = version.strip()
+    return pins
+
+
+def _environment() -> tuple[dict, dict]:
+    """environment.yml: (conda name -> pinned version, pip name -> pinned version), PyPI names."""
+    yaml = pytest.importorskip("yaml")
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda, pip = {}, {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            assert "-e ." in dep["pip"], "environment.yml must install minicam from the checkout"
+            pip |= {_name(r): r.partition("==")[2] for r in dep["pip"] if not r.startswith("-e")}
+        else:
+            name, _, version = dep.partition("=")
+            conda[CONDA_NAMES.get(_name(name), _name(name))] = version.lstrip("=")
+    conda.pop("pip")
+    return conda, pip
 
 
 def test_environment_yml_names_the_same_packages_as_pyproject():
-    tomllib = pytest.importorskip("tomllib")
-    yaml = pytest.importorskip("yaml")
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda, pip = set(), set()
-    for dep in env["dependencies"]:
-        if isinstance(dep, dict):
-            pip |= {_name(r) for r in dep["pip"] if not r.startswith("-e")}
-            assert "-e ." in dep["pip"], "environment.yml must install minicam from the checkout"
-        else:
-            conda.add(CONDA_NAMES.get(_name(dep), _name(dep)))
-    conda -= {"python", "pip"}
-    assert conda | pip == wanted
+    conda, pip = _environment()
+    assert set(conda) - {"python"} | set(pip) == set(_ranges())
+
+
+def test_every_requirement_is_pinned_and_the_pins_satisfy_the_ranges():
+    from packaging.requirements import Requirement
+    pins = _constraints()
+    for name, requirement in _ranges().items():
+        assert name in pins, f"{name} is required in pyproject.toml but not pinned in constraints.txt"
+        assert Requirement(requirement).specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt pins {name}=={pins[name]}, outside pyproject's range {requirement!r}")
+
+
+def test_environment_yml_pins_what_constraints_txt_pins():
+    pins = _constraints()
+    conda, pip = _environment()
+    for name, version in {**conda, **pip}.items():
+        if name == "python":
+            continue
+        assert version == pins[name], (f"environment.yml has {name} {version}, constraints.txt {pins[name]}: "
+                                       "run `make constraints` and copy the versions")
+
+
+def test_python_floor_is_the_same_everywhere():
+    conda, _ = _environment()
+    assert _project()["requires-python"] == ">=3.11"
+    assert conda["python"] == "3.11"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "sys.version_info < (3, 11)" in makefile
 
 
 def test_notebooks_are_stored_as_top_to_bottom_runs():
