@@ -336,7 +336,7 @@ def show_shapes(batch, index=None, ax=None, ncols=4, show_boxes=True):
         _, ax = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False)
     axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
     if len(axes) < len(indices):
-        raise ValueError(f"got {len(axes)} axes for {len(indices)} images; pass one Axes per image")
+        raise ValueError(f"ax: got {len(axes)} axes for {len(indices)} images; pass one Axes per image")
 
     for a in axes[len(indices):]:
         a.axis("off")

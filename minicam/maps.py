@@ -46,11 +46,11 @@ def _size(size, name: str = "size") -> tuple[int, int]:
 def _check_real_maps(maps, name: str, dims: str, ok) -> torch.Tensor:
     """maps must be a real (not complex) tensor whose number of dimensions passes `ok`."""
     if not isinstance(maps, torch.Tensor):
-        raise ValueError(f"{name} takes maps of shape {dims}, got {type(maps).__name__}")
+        raise ValueError(f"maps must be a tensor of shape {dims} for {name}, got {type(maps).__name__}")
     if not ok(maps.dim()):
-        raise ValueError(f"{name} takes maps of shape {dims}, got {tuple(maps.shape)}")
+        raise ValueError(f"maps must be a tensor of shape {dims} for {name}, got {tuple(maps.shape)}")
     if maps.is_complex():
-        raise TypeError(f"{name} takes real-valued maps, got dtype {maps.dtype}; pass maps.real or maps.abs()")
+        raise TypeError(f"maps must be real-valued for {name}, got dtype {maps.dtype}; pass maps.real or maps.abs()")
     return maps
 
 
@@ -64,7 +64,7 @@ def upsample(maps: torch.Tensor, size) -> torch.Tensor:
     _check_real_maps(maps, "upsample", "(N, h, w) or (h, w)", lambda d: d in (2, 3))
     size = _size(size)
     if maps.shape[-1] == 0 or maps.shape[-2] == 0:
-        raise ValueError(f"upsample needs maps with at least one pixel, got shape {tuple(maps.shape)}")
+        raise ValueError(f"maps must have at least one pixel to upsample, got shape {tuple(maps.shape)}")
     batch = maps if maps.dim() == 3 else maps[None]
     if not batch.is_floating_point():
         batch = batch.float()  # interpolation needs floats; a float64 map stays float64

@@ -223,7 +223,7 @@ def _check_boxes(boxes, size) -> torch.Tensor:
     boxes = boxes.long()
     x1, y1, x2, y2 = boxes.unbind(1)
     if not bool(((0 <= x1) & (x1 < x2) & (x2 <= W) & (0 <= y1) & (y1 < y2) & (y2 <= H)).all()):
-        raise ValueError(f"every box needs 0 <= x1 < x2 <= {W} and 0 <= y1 < y2 <= {H} (x2, y2 exclusive) "
+        raise ValueError(f"boxes: every box needs 0 <= x1 < x2 <= {W} and 0 <= y1 < y2 <= {H} (x2, y2 exclusive) "
                          f"for a {H}x{W} map, got {boxes.tolist()}")
     return boxes
 
@@ -313,7 +313,7 @@ def iou(box_a: torch.Tensor, box_b: torch.Tensor):
     """
     a, b = (_box_tensor(t, name) for t, name in ((box_a, "box_a"), (box_b, "box_b")))
     if a.dim() == 0 or b.dim() == 0 or a.shape[-1] != 4 or b.shape[-1] != 4:
-        raise ValueError(f"boxes must have shape (4,) or (..., 4) holding x1, y1, x2, y2, "
+        raise ValueError(f"box_a and box_b must have shape (4,) or (..., 4) holding x1, y1, x2, y2, "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
     a, b = torch.broadcast_tensors(a, b)
 

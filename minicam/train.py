@@ -75,7 +75,8 @@ def accuracy(model, images, labels):
         raise ValueError("labels must be multi-hot, 0 or 1 for each class, got other values")
     logits = predict(model, images)
     if logits.shape != labels.shape:
-        raise ValueError(f"labels has shape {tuple(labels.shape)} but the model gives {tuple(logits.shape)} logits")
+        raise ValueError(f"labels has shape {tuple(labels.shape)} but the model gives {tuple(logits.shape)} logits; "
+                         "give one column per class")
     right = (logits > 0) == labels.bool()
     return right.float().mean().item(), right.all(1).float().mean().item(), right.float().mean(0)
 

@@ -61,7 +61,7 @@ def test_normalize_and_upsample_empty_maps():
     assert normalize(torch.zeros(0, 3, 3)).shape == (0, 3, 3)
     assert normalize(torch.zeros(2, 0, 0)).shape == (2, 0, 0)
     assert upsample(torch.zeros(0, 3, 3), 8).shape == (0, 8, 8)
-    with pytest.raises(ValueError, match="at least one pixel"):
+    with pytest.raises(ValueError, match="^maps must have at least one pixel"):
         upsample(torch.zeros(2, 0, 3), 8)
 
 
