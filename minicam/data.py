@@ -269,6 +269,9 @@ def _check_shapes_args(n, seed, size, bias):
 def make_shapes(n, seed, size=64, bias=None):
     """Generate n shape images deterministically from ``seed``.
 
+    n: a positive int; seed: a non-negative int; size: an int >= 32 (numpy integers and whole
+    floats such as 64.0 count as ints). Every seed works at every size: in a small image where no
+    shape finds room off the cue corner, one shape is placed where it surely fits.
     bias: None (no cue), "train" (cue iff CUE_CLASS present), "flip" (cue iff
     CUE_CLASS absent) or "random" (cue with probability 1/2).
     Returns a ShapesBatch; images are (n, 3, size, size).
