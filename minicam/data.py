@@ -20,11 +20,14 @@ corner -- whose presence is tied to ``CUE_CLASS``. A model trained on it can
 take the shortcut, and an explanation map should then light up the corner.
 """
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from .maps import _whole
 
 CLASSES = ("circle", "square", "triangle", "cross")
 CUE_CLASS = "circle"
@@ -60,16 +63,54 @@ class ShapesBatch:
 
     def __getitem__(self, index):
         """The sub-batch at index (an int, a slice, a bool mask (N,) or an index list/tensor)."""
-        if isinstance(index, int):
-            index = [index]
-        keep = torch.arange(len(self))[index]
+        keep = _rows(index, len(self))
         return ShapesBatch(self.images[keep], self.labels[keep], self.masks[keep],
                            [self.boxes[i] for i in keep.tolist()],
                            [self.box_classes[i] for i in keep.tolist()], self.cue[keep])
 
 
+def _is_int(index) -> bool:
+    """Whether index is one integer (an int, a numpy integer or a 0-dim integer tensor), not a bool."""
+    if isinstance(index, (bool, np.bool_)) or getattr(index, "ndim", 0) != 0 \
+            or getattr(index, "dtype", None) in (torch.bool, np.bool_):
+        return False
+    try:
+        operator.index(index)
+    except TypeError:
+        return False
+    return True
+
+
+def _rows(index, n: int) -> torch.Tensor:
+    """The rows 0..n-1 that `index` picks, as a 1-D long tensor; an int picks one row."""
+    want = (f"index must be an int in -{n}..{n - 1}, a slice, a bool mask of shape ({n},) or a list/"
+            f"tensor of such ints")
+    if _is_int(index):  # ints, numpy integers and 0-dim integer tensors pick one row
+        index = [operator.index(index)]
+    elif isinstance(index, (list, tuple, range)):
+        items = list(index)
+        if items and all(isinstance(v, (bool, np.bool_)) for v in items):
+            index = torch.tensor(items, dtype=torch.bool)
+        elif all(_is_int(v) for v in items):
+            index = torch.tensor([operator.index(v) for v in items], dtype=torch.long)
+        else:
+            raise TypeError(f"{want}; got {index!r}")
+    elif isinstance(index, np.ndarray):
+        index = torch.as_tensor(index)
+    elif not isinstance(index, (slice, torch.Tensor)):
+        raise TypeError(f"{want}; got {type(index).__name__} {index!r}")
+    try:
+        keep = torch.arange(n)[index]
+    except (IndexError, TypeError, ValueError) as err:
+        raise type(err)(f"{want}; got {index!r} ({err})") from None
+    if keep.dim() != 1:
+        raise IndexError(f"{want}; got an index of shape {tuple(keep.shape)}")
+    return keep
+
+
 def cue_mask(size=64):
     """(H, W) bool mask of the spurious cue patch in a size x size image."""
+    size = _whole(size, "size", _CUE[2], want=f"an integer >= {_CUE[2]} (the patch ends at pixel {_CUE[2]})")
     mask = torch.zeros(size, size, dtype=torch.bool)
     x1, y1, x2, y2 = _CUE
     mask[y1:y2, x1:x2] = True
@@ -133,39 +174,71 @@ def _place(rng, placed, size):
     return None
 
 
-def _make_one(rng, size, xx, yy, bias):
-    """One image (3, H, W), its object masks (M, H, W), object classes (M,) and cue flag."""
-    # background: random base colour + linear gradient in a random direction
+def _place_anyway(rng, size):
+    """A (cx, cy, r) that surely keeps off the cue corner, for when _place found no room for any shape.
+
+    Only small images (size < 37) can get here; every image that _place fills is drawn as before.
+    """
+    r = rng.uniform(_R_MIN, min(_R_MAX, (size - _CORNER - 1) / 2))
+    clear = rng.uniform(r + _CORNER, size - r - 1)   # this coordinate keeps the shape off the corner
+    other = rng.uniform(r + 1, size - r - 1)
+    return (clear, other, r) if rng.random() < 0.5 else (other, clear, r)
+
+
+def _background(rng, size, xx, yy):
+    """A background (3, H, W): a random base colour + a linear ramp, with distractors; and the base."""
     base = rng.uniform(0.15, 0.6, 3)
     theta, amp = rng.uniform(0, 2 * math.pi), rng.uniform(0, 0.25)
     ramp = ((xx - size / 2) * math.cos(theta) + (yy - size / 2) * math.sin(theta)) / size * amp
     image = torch.tensor(base, dtype=torch.float32)[:, None, None] + ramp
-
     for _ in range(rng.integers(0, 4)):    # distractors go under the shapes
         image = _paint(image, _distractor(rng, xx, yy, size), _contrasting_colour(rng, base))
+    return image, base
 
+
+def _draw(rng, image, spot, xx, yy, base):
+    """image with one shape of a random class painted at spot (cx, cy, r); and its class and pixels."""
+    kind = int(rng.integers(len(CLASSES)))
+    # small tilts only: upright shapes are learnable in a few CPU minutes
+    pix = _shape(kind, xx, yy, *spot, angle=rng.uniform(-_TILT, _TILT))
+    return _paint(image, pix, _contrasting_colour(rng, base)), kind, pix
+
+
+def _draw_shapes(rng, image, size, xx, yy, base):
+    """image with 1-4 shapes painted on it; their classes [M] and pixels [M x (H, W)], in drawing order."""
     placed, kinds, shapes = [], [], []
     for _ in range(rng.integers(1, 5)):
         spot = _place(rng, placed, size)
         if spot is None:
             continue
-        kind = int(rng.integers(len(CLASSES)))
-        # small tilts only: upright shapes are learnable in a few CPU minutes
-        pix = _shape(kind, xx, yy, *spot, angle=rng.uniform(-_TILT, _TILT))
-        image = _paint(image, pix, _contrasting_colour(rng, base))
+        image, kind, pix = _draw(rng, image, spot, xx, yy, base)
         placed.append(spot)
         kinds.append(kind)
         shapes.append(pix)
+    if not shapes:  # no room found (small images only): one shape that surely fits
+        image, kind, pix = _draw(rng, image, _place_anyway(rng, size), xx, yy, base)
+        kinds.append(kind)
+        shapes.append(pix)
+    return image, kinds, shapes
 
-    noise = torch.from_numpy(rng.normal(0, 0.03, (3, size, size))).float()
-    image = (image + noise).clamp(0, 1)
 
-    # visible pixels: later shapes occlude earlier ones
+def _visible(shapes, kinds):
+    """Visible pixels (M, H, W) and classes (M,) of the objects still in sight: later shapes occlude
+    earlier ones, and an object hidden entirely is dropped."""
     visible = torch.stack(shapes)
     for i in range(len(shapes) - 1):
         visible[i] &= ~visible[i + 1:].any(0)
     keep = visible.flatten(1).any(1)
-    visible, kinds = visible[keep], torch.tensor(kinds)[keep]
+    return visible[keep], torch.tensor(kinds)[keep]
+
+
+def _make_one(rng, size, xx, yy, bias):
+    """One image (3, H, W), its object masks (M, H, W), object classes (M,) and cue flag."""
+    image, base = _background(rng, size, xx, yy)
+    image, kinds, shapes = _draw_shapes(rng, image, size, xx, yy, base)
+    noise = torch.from_numpy(rng.normal(0, 0.03, (3, size, size))).float()
+    image = (image + noise).clamp(0, 1)
+    visible, kinds = _visible(shapes, kinds)
 
     has_cue_class = bool((kinds == CLASSES.index(CUE_CLASS)).any())
     coin = bool(rng.random() < 0.5)  # drawn for every bias: all variants of a seed show the same shapes
@@ -182,20 +255,28 @@ def _tight_box(pix):
     return torch.stack([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
 
 
+def _check_shapes_args(n, seed, size, bias):
+    """make_shapes's n, seed and size as ints, or an error naming the argument."""
+    n = _whole(n, "n", 1, want="a positive integer (the number of images)")
+    seed = _whole(seed, "seed", 0, floats=False,
+                  want="a non-negative integer (the same seed gives the same images)")
+    size = _whole(size, "size", 32, want="an integer >= 32 so shapes of 12-26 px fit")
+    if not (bias is None or isinstance(bias, str)) or bias not in BIASES:
+        raise ValueError(f"bias must be one of {BIASES}, got {bias!r}")
+    return n, seed, size
+
+
 def make_shapes(n, seed, size=64, bias=None):
     """Generate n shape images deterministically from ``seed``.
 
+    n: a positive int; seed: a non-negative int; size: an int >= 32 (numpy integers and whole
+    floats such as 64.0 count as ints). Every seed works at every size: in a small image where no
+    shape finds room off the cue corner, one shape is placed where it surely fits.
     bias: None (no cue), "train" (cue iff CUE_CLASS present), "flip" (cue iff
     CUE_CLASS absent) or "random" (cue with probability 1/2).
     Returns a ShapesBatch; images are (n, 3, size, size).
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if int(size) != size or size < 32:
-        raise ValueError(f"size must be an integer >= 32 so shapes of 12-26 px fit, got {size!r}")
-    if bias not in BIASES:
-        raise ValueError(f"bias must be one of {BIASES}, got {bias!r}")
-    n, size = int(n), int(size)
+    n, seed, size = _check_shapes_args(n, seed, size, bias)
     rng = np.random.default_rng(seed)
     coords = torch.arange(size, dtype=torch.float32) + 0.5   # pixel centres
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
@@ -228,6 +309,9 @@ class ShapesDataset(Dataset):
         return len(self.batch)
 
     def __getitem__(self, i):
+        i = _whole(i, "i", floats=False)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"i must be an image index in -{len(self)}..{len(self) - 1}, got {i}")
         return self.batch.images[i], self.batch.labels[i]
 
 
@@ -243,31 +327,40 @@ def show_shapes(batch, index=None, ax=None, ncols=4, show_boxes=True):
     Returns the Axes for one image, else the flat array of Axes used.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
-    single = isinstance(index, int)
-    indices = [index] if single else list(range(min(len(batch), 8)) if index is None else index)
+    if not isinstance(batch, ShapesBatch):
+        raise TypeError(f"batch must be a ShapesBatch from make_shapes, got {type(batch).__name__}")
+    ncols = _whole(ncols, "ncols", 1, floats=False)
+    indices = _rows(range(min(len(batch), 8)) if index is None else index, len(batch)).tolist()
+    single = index is not None and _is_int(index)
     if ax is None:
         cols = min(ncols, len(indices))
         rows = math.ceil(len(indices) / cols)
         _, ax = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False)
     axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
     if len(axes) < len(indices):
-        raise ValueError(f"got {len(axes)} axes for {len(indices)} images; pass one Axes per image")
+        raise ValueError(f"ax: got {len(axes)} axes for {len(indices)} images; pass one Axes per image")
 
     for a in axes[len(indices):]:
         a.axis("off")
     for a, i in zip(axes, indices):
-        a.imshow(batch.images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
-        if show_boxes:
-            for (x1, y1, x2, y2), k in zip(batch.boxes[i].tolist(), batch.box_classes[i].tolist()):
-                # pixel p covers [p - 0.5, p + 0.5] in imshow coordinates
-                a.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1,
-                                      fill=False, lw=1.5, ec=_BOX_COLOURS[k]))
-                a.text(x1 - 0.5, y1 - 1, CLASSES[k], color=_BOX_COLOURS[k], fontsize=7,
-                       va="bottom", bbox=dict(fc="white", alpha=0.7, pad=0.5, lw=0))
-        names = [c for c, y in zip(CLASSES, batch.labels[i].tolist()) if y]
-        a.set_title(f"#{i}: " + ", ".join(names), fontsize=8)
-        a.set_xticks([])
-        a.set_yticks([])
+        _show_one(a, batch, i, show_boxes)
     return axes[0] if single else axes[:len(indices)]
+
+
+def _show_one(a, batch, i, show_boxes):
+    """Draw image i of batch on the Axes a, titled with its class names, boxed if show_boxes."""
+    from matplotlib.patches import Rectangle
+
+    a.imshow(batch.images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+    if show_boxes:
+        for (x1, y1, x2, y2), k in zip(batch.boxes[i].tolist(), batch.box_classes[i].tolist()):
+            # pixel p covers [p - 0.5, p + 0.5] in imshow coordinates
+            a.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1,
+                                  fill=False, lw=1.5, ec=_BOX_COLOURS[k]))
+            a.text(x1 - 0.5, y1 - 1, CLASSES[k], color=_BOX_COLOURS[k], fontsize=7,
+                   va="bottom", bbox=dict(fc="white", alpha=0.7, pad=0.5, lw=0))
+    names = [c for c, y in zip(CLASSES, batch.labels[i].tolist()) if y]
+    a.set_title(f"#{i}: " + ", ".join(names), fontsize=8)
+    a.set_xticks([])
+    a.set_yticks([])

@@ -1,22 +1,70 @@
 """Post-processing shared by every map: upsample to the image, and min-max normalise."""
 from __future__ import annotations
 
+import math
+import numbers
+import operator
+
 import torch
 import torch.nn.functional as F
+
+
+def _whole(value, name: str, minimum: int | None = None, floats: bool = True, want: str | None = None) -> int:
+    """`value` as an int, or a ValueError/TypeError naming `name` and what would be right.
+
+    Accepts ints, numpy integers and 0-dim integer tensors; with floats=True also a float with a whole
+    value (64.0). Refuses bools, fractions, NaN and inf.
+    """
+    want = want or (f"an integer >= {minimum}" if minimum is not None else "an integer")
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        raise TypeError(f"{name} must be {want}, got the bool {value!r}")
+    try:
+        whole = operator.index(value)
+    except TypeError:
+        real = isinstance(value, numbers.Real)
+        if not (floats and real and math.isfinite(value) and value == int(value)):
+            raise (ValueError if real else TypeError)(
+                f"{name} must be {want}, got {value!r} ({type(value).__name__})") from None
+        whole = int(value)
+    if minimum is not None and whole < minimum:
+        raise ValueError(f"{name} must be {want}, got {whole}")
+    return whole
+
+
+def _size(size, name: str = "size") -> tuple[int, int]:
+    """An int or an (H, W) pair of whole, positive pixel counts -> (H, W) ints."""
+    if isinstance(size, (tuple, list, torch.Size)):
+        if len(size) != 2:
+            raise ValueError(f"{name} must be an int or (H, W), got {tuple(size)}")
+        return _whole(size[0], f"{name}[0] (H)", 1), _whole(size[1], f"{name}[1] (W)", 1)
+    if isinstance(size, str) or not isinstance(size, (numbers.Real, torch.Tensor)):
+        raise TypeError(f"{name} must be an int or (H, W), got {type(size).__name__}")
+    side = _whole(size, name, 1)
+    return side, side
+
+
+def _check_real_maps(maps, name: str, dims: str, ok) -> torch.Tensor:
+    """maps must be a real (not complex) tensor whose number of dimensions passes `ok`."""
+    if not isinstance(maps, torch.Tensor):
+        raise ValueError(f"maps must be a tensor of shape {dims} for {name}, got {type(maps).__name__}")
+    if not ok(maps.dim()):
+        raise ValueError(f"maps must be a tensor of shape {dims} for {name}, got {tuple(maps.shape)}")
+    if maps.is_complex():
+        raise TypeError(f"maps must be real-valued for {name}, got dtype {maps.dtype}; pass maps.real or maps.abs()")
+    return maps
 
 
 def upsample(maps: torch.Tensor, size) -> torch.Tensor:
     """Bilinear upsampling of raw maps (N, h, w) -> (N, H, W); `size` is an int or (H, W).
 
     align_corners=False, as torch's default: each map cell covers an equal block of the image.
-    A single map (h, w) comes back as (H, W).
+    A single map (h, w) comes back as (H, W). Sizes are whole pixels (64 or 64.0, not 64.5).
+    Non-finite values are not hidden: a NaN or inf spreads to the pixels interpolated from it.
     """
-    if not isinstance(maps, torch.Tensor) or maps.dim() not in (2, 3):
-        raise ValueError("upsample takes maps of shape (N, h, w) or (h, w), got "
-                         f"{tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__}")
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    if len(size) != 2:
-        raise ValueError(f"size must be an int or (H, W), got {size}")
+    _check_real_maps(maps, "upsample", "(N, h, w) or (h, w)", lambda d: d in (2, 3))
+    size = _size(size)
+    if maps.shape[-1] == 0 or maps.shape[-2] == 0:
+        raise ValueError(f"maps must have at least one pixel to upsample, got shape {tuple(maps.shape)}")
     batch = maps if maps.dim() == 3 else maps[None]
     if not batch.is_floating_point():
         batch = batch.float()  # interpolation needs floats; a float64 map stays float64
@@ -28,12 +76,20 @@ def normalize(maps: torch.Tensor) -> torch.Tensor:
     """Per-map min-max normalisation to [0, 1] over the last two dimensions (..., h, w).
 
     A constant map (all zeros included) has no range to stretch: it comes back as zeros, never NaN.
+    A map holding NaN or +-inf has no finite range either: it comes back as NaN *everywhere*, so the
+    fault shows in every picture and every score computed from it (it is never zeros). Other maps of
+    the batch are unaffected. Bool and integer maps are normalised as floats; empty maps come back empty.
     """
-    if not isinstance(maps, torch.Tensor) or maps.dim() < 2:
-        raise ValueError("normalize takes maps of shape (..., h, w)")
+    _check_real_maps(maps, "normalize", "(..., h, w)", lambda d: d >= 2)
+    if not maps.is_floating_point():
+        maps = maps.float()
+    if maps.numel() == 0:
+        return maps.clone()
     flat = maps.flatten(-2)
     low = flat.min(-1, keepdim=True).values
     span = flat.max(-1, keepdim=True).values - low
     out = torch.where(span > 0, (flat - low) / torch.where(span > 0, span, torch.ones_like(span)),
                       torch.zeros_like(flat))
+    broken = ~flat.isfinite().all(-1, keepdim=True)
+    out = torch.where(broken, torch.full_like(out, float("nan")), out)
     return out.view_as(maps)

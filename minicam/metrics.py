@@ -15,27 +15,74 @@ x2 and y2 exclusive: a box covers columns x1..x2-1 and rows y1..y2-1, area (x2 -
 """
 from __future__ import annotations
 
+import numbers
+import sys
+
 import numpy as np
 import torch
 from scipy import ndimage
 from torch import nn
 
 from .hooks import Target, check_images, check_scores, check_targets, preserved
-from .maps import normalize, upsample
+from .maps import _size, normalize, upsample
 
 
 def _shape(t) -> str:
     return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
+def _check_finite(t: torch.Tensor, name: str, fix: str = "") -> torch.Tensor:
+    """t unchanged if every value is finite; else a ValueError naming `name`: a NaN or inf is never scored."""
+    if t.is_floating_point() and not bool(t.isfinite().all()):
+        bad = int((~t.isfinite()).sum())
+        raise ValueError(f"{name} holds {bad} NaN or inf value(s) of {t.numel()}; it must be finite, "
+                         f"a non-finite value would be scored as if it were a number{fix}")
+    return t
+
+
+_MAP_FIX = ": look at the map's method and its input image"
+
+
 def _check_maps(cam, name: str = "cam", batched: bool = True) -> torch.Tensor:
-    """cam must be a real-valued (H, W) map, or (N, H, W) maps when batched is allowed."""
+    """cam must be a finite, real-valued (H, W) map, or (N, H, W) maps when batched is allowed."""
     dims = (2, 3) if batched else (2,)
     if not isinstance(cam, torch.Tensor) or cam.dim() not in dims or cam.is_complex():
         wanted = "(H, W) or (N, H, W)" if batched else "(H, W)"
         raise ValueError(f"{name} must be a map of shape {wanted} at image resolution, got {_shape(cam)}; "
                          "upsample a raw map first with minicam.upsample")
+    _check_finite(cam, name, _MAP_FIX)
     return cam.detach().float() if not cam.is_floating_point() else cam.detach()
+
+
+def _real(value, name: str, want: str) -> float:
+    """value (a real number or a 0-dim real tensor, not a bool) as a float, else a TypeError naming `name`."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_complex() \
+            and value.dtype != torch.bool:
+        return float(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {want}, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _targets(target, n: int, num_classes: int | None = None) -> torch.Tensor | None:
+    """check_targets, also for numpy integers and integer arrays (one class index per image).
+
+    num_classes=None checks all but the range (before the model has said how many classes it has).
+    """
+    if isinstance(target, np.ndarray):
+        target = torch.from_numpy(target) if target.dtype != np.bool_ else target.tolist()
+    elif isinstance(target, (list, tuple)):
+        target = [int(t) if isinstance(t, np.integer) else t for t in target]
+    elif isinstance(target, np.integer):
+        target = int(target)
+    if num_classes is not None:
+        return check_targets(target, n, num_classes)
+    try:
+        check_targets(target, n, sys.maxsize)
+    except ValueError as err:
+        if "out of range" not in str(err):  # a negative index: its message comes with the range
+            raise
+    return None
 
 
 def _check_mask(mask, like: torch.Tensor, name: str = "mask") -> torch.Tensor:
@@ -56,10 +103,16 @@ def explanation_map(cam: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     normalises to zeros (see `minicam.normalize`): its E is a black image.
     cam: (N, h, w) raw maps at any resolution; x: (N, C, H, W) -> E: (N, C, H, W).
     """
-    x = check_images(x)
-    if not isinstance(cam, torch.Tensor) or cam.dim() != 3 or len(cam) != len(x):
-        raise ValueError(f"cam must hold one map per image, shape ({len(x)}, h, w) for x of shape "
+    return _explanation(cam, x, "cam")
+
+
+def _explanation(cam, x, name: str) -> torch.Tensor:
+    """explanation_map, with the maps' argument called `name` in errors."""
+    x = _check_finite(check_images(x), "x", ": the image itself must be finite")
+    if not isinstance(cam, torch.Tensor) or cam.dim() != 3 or len(cam) != len(x) or cam.is_complex():
+        raise ValueError(f"{name} must hold one map per image, real-valued, shape ({len(x)}, h, w) for x of shape "
                          f"{tuple(x.shape)}, got {_shape(cam)}")
+    _check_finite(cam, name, _MAP_FIX)
     weights = normalize(upsample(cam.detach(), x.shape[-2:])).to(x.dtype)
     return weights[:, None] * x
 
@@ -70,14 +123,24 @@ def target_probs(model: nn.Module, x: torch.Tensor, target: Target, prob: str = 
     multi-label models). Computed in float64, so a confident "no" does not underflow to 0. The model
     runs in eval mode under no_grad, and its mode is restored afterwards. x: (N, C, H, W).
     """
-    if prob not in ("softmax", "sigmoid"):
-        raise ValueError(f"prob must be 'softmax' (one class per image) or 'sigmoid' (multi-label), got {prob!r}")
-    x = check_images(x)
+    x = _check_prob_args(model, x, target, prob)
     with preserved(model), torch.no_grad():
         scores = check_scores(model(x)).double()
-    targets = check_targets(target, len(x), scores.shape[1]).to(scores.device)
+    _check_finite(scores, "the model's scores", " on a finite x: look at the model")
+    targets = _targets(target, len(x), scores.shape[1]).to(scores.device)
     probs = scores.softmax(dim=1) if prob == "softmax" else scores.sigmoid()
     return probs.gather(1, targets[:, None])[:, 0]
+
+
+def _check_prob_args(model, x, target, prob) -> torch.Tensor:
+    """What target_probs can check before running the model: prob, model, x, and target but its range."""
+    if not isinstance(prob, str) or prob not in ("softmax", "sigmoid"):
+        raise ValueError(f"prob must be 'softmax' (one class per image) or 'sigmoid' (multi-label), got {prob!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x = _check_finite(check_images(x), "x", ": the image itself must be finite")
+    _targets(target, len(x))  # type and count now; the range once the model has said how many classes
+    return x
 
 
 def scores_on_explanations(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, target: Target,
@@ -86,7 +149,8 @@ def scores_on_explanations(model: nn.Module, x: torch.Tensor, cams: torch.Tensor
     explanation map `explanation_map(cams, x)`, O. prob: "softmax" or "sigmoid", see `target_probs`.
     target: an int for all images or one class index per image.
     """
-    return target_probs(model, x, target, prob), target_probs(model, explanation_map(cams, x), target, prob)
+    explained = _explanation(cams, x, "cams")  # checks cams before the model runs
+    return target_probs(model, x, target, prob), target_probs(model, explained, target, prob)
 
 
 def _check_probs(Y, O) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,6 +158,7 @@ def _check_probs(Y, O) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.numel() == 0:
             raise ValueError(f"{name} must be a non-empty 1-D tensor with one score per image (N,), "
                              f"got {_shape(t)}")
+        _check_finite(t, name, ": pass probabilities from target_probs")
     if Y.shape != O.shape:
         raise ValueError(f"Y has {len(Y)} scores and O has {len(O)}; give one score per image in each")
     if not bool(((Y > 0) & (Y <= 1) & (O >= 0) & (O <= 1)).all()):
@@ -135,6 +200,7 @@ def win_percent(drops_a: torch.Tensor, drops_b: torch.Tensor) -> float:
     for name, t in (("drops_a", drops_a), ("drops_b", drops_b)):
         if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.numel() == 0:
             raise ValueError(f"{name} must be a non-empty 1-D tensor of per-image drops (N,), got {_shape(t)}")
+        _check_finite(t, name, ": a NaN drop is neither a win nor a loss; look at its scores Y and O")
     if drops_a.shape != drops_b.shape:
         raise ValueError(f"drops_a has {len(drops_a)} images and drops_b {len(drops_b)}; "
                          "compare the two methods on the same images")
@@ -149,7 +215,7 @@ def _check_boxes(boxes, size) -> torch.Tensor:
     H, W = size
     if not isinstance(boxes, torch.Tensor) or boxes.dim() not in (1, 2) or boxes.shape[-1] != 4:
         raise ValueError(f"boxes must be a tensor of shape (M, 4) holding x1, y1, x2, y2, got {_shape(boxes)}")
-    boxes = boxes.reshape(-1, 4)
+    boxes = _check_finite(boxes.reshape(-1, 4), "boxes", ": give whole pixel coordinates")
     if len(boxes) == 0:
         raise ValueError("boxes is empty: give at least one box of the target class")
     if boxes.is_floating_point() and not bool((boxes == boxes.round()).all()):
@@ -157,18 +223,27 @@ def _check_boxes(boxes, size) -> torch.Tensor:
     boxes = boxes.long()
     x1, y1, x2, y2 = boxes.unbind(1)
     if not bool(((0 <= x1) & (x1 < x2) & (x2 <= W) & (0 <= y1) & (y1 < y2) & (y2 <= H)).all()):
-        raise ValueError(f"every box needs 0 <= x1 < x2 <= {W} and 0 <= y1 < y2 <= {H} (x2, y2 exclusive) "
+        raise ValueError(f"boxes: every box needs 0 <= x1 < x2 <= {W} and 0 <= y1 < y2 <= {H} (x2, y2 exclusive) "
                          f"for a {H}x{W} map, got {boxes.tolist()}")
     return boxes
 
 
 def boxes_to_mask(boxes: torch.Tensor, size) -> torch.Tensor:
     """The union of boxes (M, 4) (x1, y1, x2, y2, x2/y2 exclusive) as a bool mask of `size` (H, W)."""
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    size = _size(size)
     mask = torch.zeros(size, dtype=torch.bool)
     for x1, y1, x2, y2 in _check_boxes(boxes, size).tolist():
         mask[y1:y2, x1:x2] = True
     return mask
+
+
+def _delta(delta) -> float:
+    """A threshold on a min-max normalised map: a number in [0, 1)."""
+    want = "a number in [0, 1) (the map is normalised to [0, 1])"
+    delta = _real(delta, "delta", want)
+    if not 0 <= delta < 1:
+        raise ValueError(f"delta must lie in [0, 1) (the map is normalised to [0, 1]), got {delta}")
+    return delta
 
 
 def loc(cam: torch.Tensor, boxes: torch.Tensor, delta: float) -> float:
@@ -186,8 +261,7 @@ def loc(cam: torch.Tensor, boxes: torch.Tensor, delta: float) -> float:
     cam: (H, W) at image resolution; boxes: (M, 4) of the target class; delta in [0, 1). -> float.
     """
     cam = _check_maps(cam, batched=False)
-    if not 0 <= delta < 1:
-        raise ValueError(f"delta must lie in [0, 1) (the map is normalised to [0, 1]), got {delta}")
+    delta = _delta(delta)
     inside = boxes_to_mask(boxes, cam.shape).to(cam.device)
     on = normalize(cam) > delta
     internal = (on & inside).sum()
@@ -206,6 +280,7 @@ def box_from_map(cam: torch.Tensor, fraction: float = 0.15) -> torch.Tensor:
     with any box is 0. cam: (H, W) at image resolution -> (4,) long x1, y1, x2, y2 (x2, y2 exclusive).
     """
     cam = _check_maps(cam, batched=False)
+    fraction = _real(fraction, "fraction", "a number in (0, 1] (CAM used 0.20, Grad-CAM 0.15)")
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1] (CAM used 0.20, Grad-CAM 0.15), got {fraction}")
     peak = cam.max()
@@ -218,15 +293,27 @@ def box_from_map(cam: torch.Tensor, fraction: float = 0.15) -> torch.Tensor:
     return torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.long)
 
 
+def _box_tensor(box, name: str) -> torch.Tensor:
+    """box (a tensor, array or sequence of x1, y1, x2, y2) as a finite float64 tensor."""
+    try:
+        t = torch.as_tensor(box)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be a box x1, y1, x2, y2 (a tensor of shape (4,) or (..., 4)), "
+                        f"got {type(box).__name__} {box!r} ({err})") from None
+    if t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real pixel coordinates x1, y1, x2, y2, got dtype {t.dtype}")
+    return _check_finite(t.double(), name, ": a box has finite pixel coordinates")
+
+
 def iou(box_a: torch.Tensor, box_b: torch.Tensor):
     """Intersection over union of x1, y1, x2, y2 boxes (x2, y2 exclusive, so area = (x2-x1)(y2-y1)).
 
     box_a, box_b: (4,) each -> float; or (..., 4) tensors that broadcast -> tensor of IoUs, e.g. one
     box (4,) against M boxes (M, 4) -> (M,). Two empty boxes have IoU 0, not NaN.
     """
-    a, b = (torch.as_tensor(t).double() for t in (box_a, box_b))
+    a, b = (_box_tensor(t, name) for t, name in ((box_a, "box_a"), (box_b, "box_b")))
     if a.dim() == 0 or b.dim() == 0 or a.shape[-1] != 4 or b.shape[-1] != 4:
-        raise ValueError(f"boxes must have shape (4,) or (..., 4) holding x1, y1, x2, y2, "
+        raise ValueError(f"box_a and box_b must have shape (4,) or (..., 4) holding x1, y1, x2, y2, "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
     a, b = torch.broadcast_tensors(a, b)
 
@@ -251,8 +338,7 @@ def mask_iou(cam: torch.Tensor, mask: torch.Tensor, delta: float):
     """
     cam = _check_maps(cam)
     mask = _check_mask(mask, cam).to(cam.device)
-    if not 0 <= delta < 1:
-        raise ValueError(f"delta must lie in [0, 1) (the map is normalised to [0, 1]), got {delta}")
+    delta = _delta(delta)
     on = normalize(cam) > delta
     inter = (on & mask).flatten(-2).sum(-1).double()
     union = (on | mask).flatten(-2).sum(-1).double()
@@ -271,7 +357,8 @@ def pointing_game(cam: torch.Tensor, mask: torch.Tensor, tolerance: float = 0):
     """
     cam = _check_maps(cam)
     mask = _check_mask(mask, cam)
-    if tolerance < 0:
+    tolerance = _real(tolerance, "tolerance", "a distance in pixels >= 0")
+    if not tolerance >= 0:  # NaN too
         raise ValueError(f"tolerance is a distance in pixels and must be >= 0, got {tolerance}")
     hits = []
     for c, m in zip(cam.reshape(-1, *cam.shape[-2:]).cpu(), mask.reshape(-1, *mask.shape[-2:]).cpu()):
@@ -282,6 +369,17 @@ def pointing_game(cam: torch.Tensor, mask: torch.Tensor, tolerance: float = 0):
         near = m if tolerance == 0 else torch.from_numpy(ndimage.distance_transform_edt(~m.numpy()) <= tolerance)
         hits.append(bool((peak & near).any()))
     return hits[0] if cam.dim() == 2 else torch.tensor(hits)
+
+
+def _check_class_masks(masks, cam: torch.Tensor) -> torch.Tensor:
+    """masks must be bool, one mask per class: (K, H, W) for an (H, W) cam, (N, K, H, W) for (N, H, W)."""
+    single = cam.dim() == 2
+    if not isinstance(masks, torch.Tensor) or masks.dtype != torch.bool or masks.dim() != cam.dim() + 1 \
+            or masks.shape[-2:] != cam.shape[-2:] or (not single and len(masks) != len(cam)):
+        raise ValueError(f"masks must be bool with one mask per class, shape {('(N, K, ' if not single else '(K, ')}"
+                         f"{cam.shape[-2]}, {cam.shape[-1]}) for a cam of shape {tuple(cam.shape)}, "
+                         f"got {_shape(masks)}" + (f" {masks.dtype}" if isinstance(masks, torch.Tensor) else ""))
+    return masks
 
 
 def off_target(cam: torch.Tensor, masks: torch.Tensor, target: Target):
@@ -300,13 +398,9 @@ def off_target(cam: torch.Tensor, masks: torch.Tensor, target: Target):
     cam = _check_maps(cam)
     single = cam.dim() == 2
     cams = cam[None] if single else cam
-    if not isinstance(masks, torch.Tensor) or masks.dtype != torch.bool or masks.dim() != cam.dim() + 1 \
-            or masks.shape[-2:] != cam.shape[-2:] or (not single and len(masks) != len(cam)):
-        raise ValueError(f"masks must be bool with one mask per class, shape {('(N, K, ' if not single else '(K, ')}"
-                         f"{cam.shape[-2]}, {cam.shape[-1]}) for a cam of shape {tuple(cam.shape)}, "
-                         f"got {_shape(masks)}" + (f" {masks.dtype}" if isinstance(masks, torch.Tensor) else ""))
+    masks = _check_class_masks(masks, cam)
     masks = (masks[None] if single else masks).to(cam.device)
-    targets = check_targets(target, len(cams), masks.shape[1]).to(cam.device)
+    targets = _targets(target, len(cams), masks.shape[1]).to(cam.device)
     rows = torch.arange(len(cams), device=cam.device)
     own = masks[rows, targets]
     others = masks.clone()

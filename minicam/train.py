@@ -12,13 +12,18 @@ tests use seeds >= 1000 too). --seed seeds torch (initial weights and batch
 order), so a run is reproducible and the shipped files are what it produces.
 """
 import argparse
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from .data import CLASSES, CUE_CLASS, make_shapes
+from .hooks import preserved
+from .maps import _whole
 from .models import PRETRAINED, ShapesVGG, fold_batchnorm, shapes_resnet, weights_path
 
 EVAL_SEED = 1000
@@ -29,11 +34,32 @@ CONFIGS = {  # images per epoch, epochs, peak learning rate, bias of the trainin
 }
 
 
+def _check_model(model):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def _check_images(images, name="images"):
+    """images must be a finite floating (N, 3, H, W) tensor."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
+        got = f"{tuple(images.shape)} {images.dtype}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"{name} must be a floating tensor of shape (N, 3, H, W), got {got}")
+    if not bool(images.isfinite().all()):
+        raise ValueError(f"{name} holds NaN or inf values; images must be finite (a NaN logit is no prediction)")
+    return images
+
+
 @torch.no_grad()
 def predict(model, images, batch_size=250):
-    """Logits (N, K) of model on images (N, 3, H, W), in eval mode."""
-    model.eval()
-    return torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    """Logits (N, K) of model on images (N, 3, H, W), in eval mode; the model's mode (and every
+    parameter's requires_grad and .grad) is as it was afterwards."""
+    _check_model(model)
+    _check_images(images)
+    batch_size = _whole(batch_size, "batch_size", 1, floats=False)
+    with preserved(model):
+        if len(images) == 0:
+            return model(images)
+        return torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
 def accuracy(model, images, labels):
@@ -41,32 +67,92 @@ def accuracy(model, images, labels):
 
     A label is predicted present when its logit is > 0 (sigmoid > 0.5).
     """
-    right = (predict(model, images) > 0) == labels.bool()
+    _check_images(images)
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 2 or len(labels) != len(images):
+        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a (N, K) tensor with one row per image (N = {len(images)}), got {got}")
+    if not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError("labels must be multi-hot, 0 or 1 for each class, got other values")
+    logits = predict(model, images)
+    if logits.shape != labels.shape:
+        raise ValueError(f"labels has shape {tuple(labels.shape)} but the model gives {tuple(logits.shape)} logits; "
+                         "give one column per class")
+    right = (logits > 0) == labels.bool()
     return right.float().mean().item(), right.all(1).float().mean().item(), right.float().mean(0)
+
+
+def _probe_out(out) -> Path:
+    """out as a Path we can write, or an OSError naming out -- found before any training."""
+    if not isinstance(out, (str, os.PathLike)) or str(out) == "":
+        raise TypeError(f"out must be a file path (str or Path), got {out!r}")
+    path = Path(out)
+    if path.is_dir():
+        raise IsADirectoryError(f"out must be a file path, but {path} is a directory; give e.g. {path / 'model.pt'}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"out: cannot write {path}: the directory {path.parent} does not exist; "
+                                "create it or choose another path")
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):  # can we create a file there?
+            pass
+        if path.exists():
+            open(path, "ab").close()  # can we overwrite it? (append mode leaves it as it is)
+    except OSError as err:
+        raise PermissionError(f"out: cannot write {path} ({err.strerror}); choose a writable path") from None
+    return path
+
+
+def check_options(name, seed=0, epochs=None, out=None, images=None):
+    """train's options checked before any work: returns (config, seed, epochs, images per epoch, out path).
+
+    A bad value raises an error that names it; the output path is probed by creating a file beside it.
+    """
+    if not isinstance(name, str) or name not in CONFIGS:
+        raise ValueError(f"name must be one of {PRETRAINED}, got {name!r}")
+    cfg = CONFIGS[name]
+    seed = _whole(seed, "seed", -2 ** 63, floats=False, want="an integer (torch.manual_seed's seed)")
+    if seed >= 2 ** 64:
+        raise ValueError(f"seed must be an integer below 2**64 (torch.manual_seed's range), got {seed}")
+    epochs = cfg["epochs"] if epochs is None else _whole(
+        epochs, "epochs", 1, floats=False, want=f"an integer in 1..{EVAL_SEED - 1}")
+    if not 1 <= epochs < EVAL_SEED:
+        raise ValueError(f"epochs must be in 1..{EVAL_SEED - 1} so training seeds stay below the held-out ones, got {epochs}")
+    n = cfg["n"] if images is None else _whole(images, "images", 1, floats=False,
+                                                want="a positive integer (images per epoch)")
+    return cfg, seed, epochs, n, _probe_out(weights_path(name) if out is None else out)
 
 
 def train(name, seed=0, epochs=None, out=None, images=None):
     """Train model ``name`` from scratch, save its state_dict, return (model, last-epoch mean loss).
 
-    epochs and images (per epoch) default to CONFIGS[name].
+    epochs and images (per epoch) default to CONFIGS[name]. Every option, the output path included,
+    is checked before training starts (see check_options).
     """
-    cfg = CONFIGS[name]
-    epochs = cfg["epochs"] if epochs is None else epochs
-    n = cfg["n"] if images is None else images
-    if not 1 <= epochs < EVAL_SEED:
-        raise ValueError(f"epochs must be in 1..{EVAL_SEED - 1} so training seeds stay below the held-out ones, got {epochs}")
+    cfg, seed, epochs, n, out = check_options(name, seed, epochs, out, images)
     torch.manual_seed(seed)
     # the VGGs train with batch norm (a plain 6-layer net learns far slower) and
     # have it folded into their convs afterwards
     model = shapes_resnet() if name == "shapes_resnet" else ShapesVGG(batchnorm=True)
+    start = time.time()
+    losses = _fit(model, name, cfg, epochs, n)
+    model.eval()
+    if isinstance(model, ShapesVGG):
+        model = fold_batchnorm(model)
+    final_loss = sum(losses) / len(losses)
+
+    torch.save(model.state_dict(), out)
+    print(f"{name}: {time.time() - start:.0f} s, last-epoch training loss {final_loss:.4f}, saved {out}")
+    return model, final_loss
+
+
+def _fit(model, name, cfg, epochs, n):
+    """Adam with a one-cycle schedule, fresh images make_shapes(n, seed=epoch) every epoch, batches of 64.
+    Returns the last epoch's batch losses."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     batch_size = 64
     steps = epochs * -(-n // batch_size)
     # one-cycle (short warm-up, then anneal to ~0): more accuracy per step than a fixed rate
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps, pct_start=0.15)
     loss_fn = nn.BCEWithLogitsLoss()
-
-    start = time.time()
     bar = tqdm(total=steps, desc=name, unit="batch")
     for epoch in range(epochs):
         data = make_shapes(n, seed=epoch, bias=cfg["bias"])  # fresh images every epoch
@@ -84,19 +170,15 @@ def train(name, seed=0, epochs=None, out=None, images=None):
             bar.update()
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
     bar.close()
-    model.eval()
-    if isinstance(model, ShapesVGG):
-        model = fold_batchnorm(model)
-    final_loss = sum(losses) / len(losses)
-
-    out = weights_path(name) if out is None else out
-    torch.save(model.state_dict(), out)
-    print(f"{name}: {time.time() - start:.0f} s, last-epoch training loss {final_loss:.4f}, saved {out}")
-    return model, final_loss
+    return losses
 
 
 def report(name, model, n=1000):
     """Print held-out accuracies (seed EVAL_SEED); for the biased model also on cue-flipped images."""
+    if not isinstance(name, str) or name not in CONFIGS:
+        raise ValueError(f"name must be one of {PRETRAINED}, got {name!r}")
+    _check_model(model)
+    n = _whole(n, "n", 1, floats=False, want="a positive integer (held-out images)")
     bias = CONFIGS[name]["bias"]
     held = make_shapes(n, seed=EVAL_SEED, bias=bias)
     per_label, exact, per_class = accuracy(model, held.images, held.labels)
@@ -110,7 +192,7 @@ def report(name, model, n=1000):
               f"{flip_class[k]:.1%} when it is flipped")
 
 
-def main(argv=None):
+def _parser():
     p = argparse.ArgumentParser(prog="python -m minicam.train", description=__doc__.split("\n")[0])
     p.add_argument("name", nargs="?", choices=PRETRAINED, help="model to train")
     p.add_argument("--all", action="store_true", help="train all shipped models")
@@ -119,12 +201,27 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--images", type=int, help="override the number of images per epoch")
     p.add_argument("--report", type=int, default=1000, help="held-out images for the final report")
+    return p
+
+
+def main(argv=None):
+    """The command line: every option is checked, and the output path probed, before any training;
+    a bad one is an argparse error (usage, message, exit status 2), not a traceback."""
+    p = _parser()
     args = p.parse_args(argv)
     if args.all == (args.name is not None):
         p.error("give either one NAME or --all")
     if args.all and args.out:
         p.error("--out needs a single NAME")
-    for name in PRETRAINED if args.all else [args.name]:
+    if args.report < 1:
+        p.error(f"--report must be a positive number of held-out images, got {args.report}")
+    names = PRETRAINED if args.all else [args.name]
+    for name in names:
+        try:
+            check_options(name, seed=args.seed, epochs=args.epochs, out=args.out, images=args.images)
+        except (ValueError, TypeError, OSError) as err:
+            p.error(f"--{err}")  # each message starts with the option's name
+    for name in names:
         model, _ = train(name, seed=args.seed, epochs=args.epochs, out=args.out, images=args.images)
         report(name, model, n=args.report)
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -36,3 +37,47 @@ def test_bad_shapes():
         upsample(torch.rand(1, 1, 2, 2), 4)
     with pytest.raises(ValueError):
         normalize(torch.rand(3))
+
+
+# ---- non-finite, bool, empty and float-sized input ---------------------------------------------
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_normalize_makes_a_non_finite_map_nan_everywhere_not_zeros(bad):
+    maps = torch.stack([torch.rand(3, 3), torch.rand(3, 3)])
+    maps[1, 0, 2] = bad
+    out = normalize(maps)
+    assert out[1].isnan().all()                              # the broken map shows as broken
+    torch.testing.assert_close(out[0], normalize(maps[0]))   # its neighbour is untouched
+    assert out[0].isfinite().all()
+
+
+def test_normalize_bool_and_integer_maps_as_floats():
+    m = torch.tensor([[True, False], [False, True]])
+    assert torch.equal(normalize(m), m.float())
+    torch.testing.assert_close(normalize(torch.tensor([[0, 2], [4, 8]])), torch.tensor([[0.0, 0.25], [0.5, 1.0]]))
+
+
+def test_normalize_and_upsample_empty_maps():
+    assert normalize(torch.zeros(0, 3, 3)).shape == (0, 3, 3)
+    assert normalize(torch.zeros(2, 0, 0)).shape == (2, 0, 0)
+    assert upsample(torch.zeros(0, 3, 3), 8).shape == (0, 8, 8)
+    with pytest.raises(ValueError, match="^maps must have at least one pixel"):
+        upsample(torch.zeros(2, 0, 3), 8)
+
+
+def test_upsample_sizes_are_whole_pixels():
+    maps = torch.rand(2, 3, 3)
+    ref = upsample(maps, (8, 8))
+    for size in (8.0, (8.0, 8), np.int64(8), (np.int32(8), torch.tensor(8)), torch.Size([8, 8])):
+        assert torch.equal(upsample(maps, size), ref), size
+    for size, error in ((8.5, ValueError), ((8, 7.5), ValueError), ("8", TypeError), (0, ValueError),
+                        ((8, -1), ValueError), (True, TypeError), ((8, 8, 8), ValueError), (None, TypeError)):
+        with pytest.raises(error, match="size"):
+            upsample(maps, size)
+
+
+def test_complex_maps_are_refused():
+    with pytest.raises(TypeError, match="real-valued"):
+        normalize(torch.rand(2, 2, dtype=torch.complex64))
+    with pytest.raises(TypeError, match="real-valued"):
+        upsample(torch.rand(2, 2, dtype=torch.complex64), 4)

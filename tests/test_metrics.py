@@ -3,6 +3,7 @@ plus a smoke run of `python -m minicam.evaluate`."""
 import math
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -340,3 +341,134 @@ def test_evaluate_skips_a_model_without_weights_and_says_so(monkeypatch):
     assert any("shapes_resnet skipped" in note for note in notes)
     with pytest.raises(FileNotFoundError, match="no model could be loaded"):
         evaluate.evaluate(["shapes_resnet"], n=2, progress=False)
+
+
+# ---- no silent score: NaN and inf are errors, named --------------------------------------------
+
+def with_bad_pixel(t, value, where=(0, 0)):
+    t = t.clone()
+    t[(...,) + where] = value
+    return t
+
+
+MASK_4x4 = torch.zeros(4, 4, dtype=torch.bool)
+MASK_4x4[1:3, 1:3] = True
+MAP_CALLS = {
+    "loc": lambda cam: metrics.loc(cam, LOC_BOX, 0.25),
+    "box_from_map": lambda cam: metrics.box_from_map(cam),
+    "mask_iou": lambda cam: metrics.mask_iou(cam, MASK_4x4, 0.25),
+    "pointing_game": lambda cam: metrics.pointing_game(cam, MASK_4x4),
+    "off_target": lambda cam: metrics.off_target(cam, torch.stack([MASK_4x4, ~MASK_4x4]), 0),
+    "explanation_map": lambda cam: metrics.explanation_map(cam[None], torch.ones(1, 3, 4, 4)),
+}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("name", sorted(MAP_CALLS))
+def test_a_non_finite_map_is_an_error_not_a_score(name, value):
+    MAP_CALLS[name](LOC_MAP)  # the finite map is scored
+    # before: loc, mask_iou, pointing_game, off_target scored a NaN map as a miss, box_from_map raised
+    # "argmax of an empty sequence", explanation_map gave a black image
+    with pytest.raises(ValueError, match=r"^cam holds 1 NaN or inf value"):
+        MAP_CALLS[name](with_bad_pixel(LOC_MAP, value, (3, 0)))
+
+
+def test_non_finite_scores_and_drops_are_errors():
+    Y, O = torch.tensor([0.9, 0.8]), torch.tensor([0.5, 0.7])
+    for f in (metrics.average_drop, metrics.increase_in_confidence, metrics.confidence_drop):
+        with pytest.raises(ValueError, match="^Y holds 1 NaN"):
+            f(with_bad_pixel(Y, float("nan"), (1,)), O)
+        with pytest.raises(ValueError, match="^O holds 1 NaN"):
+            f(Y, with_bad_pixel(O, float("nan"), (0,)))
+    drops = torch.tensor([0.1, 0.2, 0.3])
+    # before: a NaN drop counted as a loss for a and for b
+    with pytest.raises(ValueError, match="^drops_a holds 1 NaN"):
+        metrics.win_percent(with_bad_pixel(drops, float("nan"), (1,)), drops)
+    with pytest.raises(ValueError, match="^drops_b holds 1 NaN"):
+        metrics.win_percent(drops, with_bad_pixel(drops, float("inf"), (2,)))
+
+
+def test_non_finite_image_or_model_output_is_an_error():
+    model, x, cams = tiny_model(), torch.ones(2, 1, 2, 2), torch.rand(2, 2, 2)
+    bad_x = with_bad_pixel(x, float("nan"), (1, 0, 1, 1))
+    with pytest.raises(ValueError, match="^x holds 1 NaN"):
+        metrics.target_probs(model, bad_x, 0)
+    with pytest.raises(ValueError, match="^x holds 1 NaN"):
+        metrics.scores_on_explanations(model, bad_x, cams, 0)
+    with pytest.raises(ValueError, match="^x holds 1 NaN"):
+        metrics.explanation_map(cams, bad_x)
+    with pytest.raises(ValueError, match="^cams holds 1 NaN"):
+        metrics.scores_on_explanations(model, x, with_bad_pixel(cams, float("nan"), (1, 0, 0)), 0)
+    with pytest.raises(ValueError, match="scores holds 2 NaN or inf"):
+        metrics.target_probs(model, x * 1e38, 0)   # a finite float32 image, inf logits (4e38)
+
+
+def test_iou_non_finite_or_non_numeric_boxes_name_the_box():
+    box = torch.tensor([0.0, 0.0, 2.0, 2.0])
+    with pytest.raises(ValueError, match="^box_a holds 1 NaN"):
+        metrics.iou(with_bad_pixel(box, float("nan"), (2,)), box)   # before: IoU 0
+    with pytest.raises(ValueError, match="^box_b holds 1 NaN"):
+        metrics.iou(box, with_bad_pixel(box, float("inf"), (3,)))
+    with pytest.raises(TypeError, match="^box_b must be"):
+        metrics.iou(box, "0 0 2 2")
+    assert metrics.iou([0, 0, 2, 2], np.array([1, 1, 3, 3])) == pytest.approx(1 / 7)
+
+
+def test_scores_on_explanations_checks_cams_before_the_model_runs():
+    calls = []
+    model = tiny_model()
+    model.register_forward_hook(lambda *_: calls.append(1))
+    with pytest.raises(ValueError, match="^cams must hold one map per image"):
+        metrics.scores_on_explanations(model, torch.ones(2, 1, 2, 2), torch.ones(3, 2, 2), 0)
+    with pytest.raises(ValueError, match="target has 3 entries"):
+        metrics.scores_on_explanations(model, torch.ones(2, 1, 2, 2), torch.ones(2, 2, 2), [0, 0, 1])
+    with pytest.raises(TypeError, match="^model must be"):
+        metrics.target_probs(lambda x: x, torch.ones(2, 1, 2, 2), 0)
+    assert calls == []
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda: metrics.loc(LOC_MAP, LOC_BOX, "0.5"), TypeError, "delta"),
+    (lambda: metrics.loc(LOC_MAP, LOC_BOX, float("nan")), ValueError, "delta"),
+    (lambda: metrics.mask_iou(LOC_MAP, MASK_4x4, None), TypeError, "delta"),
+    (lambda: metrics.box_from_map(LOC_MAP, "0.15"), TypeError, "fraction"),
+    (lambda: metrics.box_from_map(LOC_MAP, float("nan")), ValueError, "fraction"),
+    (lambda: metrics.pointing_game(LOC_MAP, MASK_4x4, float("nan")), ValueError, "tolerance"),
+    (lambda: metrics.pointing_game(LOC_MAP, MASK_4x4, "2"), TypeError, "tolerance"),
+])
+def test_thresholds_must_be_numbers(call, error, name):
+    with pytest.raises(error, match=f"^{name} "):
+        call()
+
+
+def test_thresholds_of_other_number_kinds():
+    assert metrics.loc(LOC_MAP, LOC_BOX, np.float32(0.25)) == metrics.loc(LOC_MAP, LOC_BOX, 0.25)
+    assert metrics.loc(LOC_MAP, LOC_BOX, torch.tensor(0.25)) == metrics.loc(LOC_MAP, LOC_BOX, 0.25)
+    assert metrics.pointing_game(LOC_MAP, MASK_4x4, np.int64(0)) == metrics.pointing_game(LOC_MAP, MASK_4x4)
+
+
+def test_numpy_integers_as_class_indices():
+    cam = torch.tensor([[1.0, 2.0, 3.0, -4.0]])
+    masks = torch.tensor([[[True, True, False, False]], [[False, True, True, False]]])
+    assert metrics.off_target(cam, masks, np.int64(1)) == metrics.off_target(cam, masks, 1)
+    cams, batch = torch.stack([cam, cam]), torch.stack([masks, masks])
+    want = metrics.off_target(cams, batch, torch.tensor([0, 1]))
+    torch.testing.assert_close(metrics.off_target(cams, batch, np.array([0, 1])), want)
+    torch.testing.assert_close(metrics.off_target(cams, batch, [np.int64(0), np.int32(1)]), want)
+    model, x = tiny_model(), torch.ones(2, 1, 2, 2)
+    torch.testing.assert_close(metrics.target_probs(model, x, np.int64(1)), metrics.target_probs(model, x, 1))
+    with pytest.raises(ValueError, match="out of range"):
+        metrics.target_probs(model, x, np.int64(2))
+    with pytest.raises(ValueError, match="target -1 is out of range: the model has 2 classes"):
+        metrics.target_probs(model, x, -1)
+
+
+def test_boxes_to_mask_sizes_are_whole_pixels():
+    boxes = torch.tensor([[1, 0, 2, 3]])
+    ref = metrics.boxes_to_mask(boxes, (3, 4))
+    for size in ((3.0, 4.0), (np.int64(3), 4), torch.Size([3, 4])):
+        assert torch.equal(metrics.boxes_to_mask(boxes, size), ref)
+    assert torch.equal(metrics.boxes_to_mask(boxes, 4.0), metrics.boxes_to_mask(boxes, 4))
+    for size, error in ((4.5, ValueError), ((3, 4.5), ValueError), ("4", TypeError), ((3, 0), ValueError)):
+        with pytest.raises(error, match="size"):
+            metrics.boxes_to_mask(boxes, size)

@@ -1,0 +1,330 @@
+"""Every public function, walked with a table of bad inputs (issue 12's three rules).
+
+For each row: the call raises the row's error type (never a silent zero, NaN or miss), the message
+names the argument and says what would be right, and afterwards the inputs, the model (mode,
+parameters, requires_grad, .grad) and torch's grad mode are as they were. Rows can forbid functions
+that would be expensive work (training, image generation): the error must come before them.
+
+To cover another module, append its rows: ``BAD_INPUTS["minicam.gradients"] = [Bad(...), ...]``.
+`test_every_public_function_has_a_row` then requires a row for each of its public functions and
+classes (its ``__all__`` if it has one), so a new function without a row fails.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from minicam.data import make_shapes
+
+
+def call(*args, **kwargs):
+    """The arguments of one row's call."""
+    return args, kwargs
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad call: function (a name in the module, "Class.method" for a method) called with the
+    arguments `make()` builds, which must raise `error` with a message naming `arg`."""
+    function: str
+    make: Callable[[], tuple]
+    error: type
+    arg: str
+    forbid: tuple = ()   # "module.attribute" that must not run before the error (expensive work)
+
+
+NAN, INF = float("nan"), float("inf")
+MISSING_DIR = str(Path(tempfile.gettempdir()) / "minicam-no-such-dir" / "m.pt")
+SCRATCH_OUT = str(Path(tempfile.gettempdir()) / "minicam-bad-inputs.pt")   # probed, never written
+
+
+def tiny_model():
+    """x (N, 1, 2, 2) -> 2 logits; in training mode with a .grad, so that changes would show."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2)).train()
+    model[1].weight.grad = torch.ones_like(model[1].weight)
+    return model
+
+
+def overflow_model():
+    """Finite weights whose logits overflow to inf on an image of ones."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
+    with torch.no_grad():
+        model[1].weight.fill_(1e38)
+    return model
+
+
+def image_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4)).train()
+
+
+def with_nan(t, value=NAN):
+    t = t.clone()
+    t.view(-1)[0] = value
+    return t
+
+
+def small_map():
+    return torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.0, 4.0, 2.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 3.0]])
+
+
+def small_mask():
+    mask = torch.zeros(4, 4, dtype=torch.bool)
+    mask[1:3, 1:3] = True
+    return mask
+
+
+def class_masks():
+    return torch.stack([small_mask(), ~small_mask()])
+
+
+BOX = torch.tensor([[1, 1, 3, 3]])
+X2 = torch.ones(2, 1, 2, 2)
+CAMS2 = torch.rand(2, 2, 2, generator=torch.Generator().manual_seed(0))
+Y, O = torch.tensor([0.9, 0.8]), torch.tensor([0.5, 0.7])
+DROPS = torch.tensor([0.1, 0.2])
+
+
+def shapes_batch():
+    return make_shapes(3, 0, size=32)
+
+
+def dataset():
+    from minicam.data import ShapesDataset
+    return ShapesDataset(2, 0, size=32)
+
+
+NO_TRAINING = ("minicam.train._fit", "minicam.train.make_shapes", "torch.save")
+
+BAD_INPUTS: dict[str, list[Bad]] = {
+    "minicam.data": [
+        Bad("make_shapes", lambda: call(0, 0), ValueError, "n"),
+        Bad("make_shapes", lambda: call("3", 0), TypeError, "n"),
+        Bad("make_shapes", lambda: call(2.5, 0), ValueError, "n"),
+        Bad("make_shapes", lambda: call(2, None), TypeError, "seed"),
+        Bad("make_shapes", lambda: call(2, 1.5), ValueError, "seed"),
+        Bad("make_shapes", lambda: call(2, -1), ValueError, "seed"),
+        Bad("make_shapes", lambda: call(2, 0, size=31), ValueError, "size"),
+        Bad("make_shapes", lambda: call(2, 0, size=40.5), ValueError, "size"),
+        Bad("make_shapes", lambda: call(2, 0, bias="Train"), ValueError, "bias"),
+        Bad("cue_mask", lambda: call("64"), TypeError, "size"),
+        Bad("cue_mask", lambda: call(3), ValueError, "size"),
+        Bad("cue_mask", lambda: call(64.5), ValueError, "size"),
+        Bad("show_shapes", lambda: call(torch.rand(2, 3, 32, 32)), TypeError, "batch"),
+        Bad("show_shapes", lambda: call(shapes_batch(), index=[0, 9]), IndexError, "index"),
+        Bad("show_shapes", lambda: call(shapes_batch(), ncols=0), ValueError, "ncols"),
+        Bad("ShapesBatch.__getitem__", lambda: call(shapes_batch(), 3), IndexError, "index"),
+        Bad("ShapesBatch.__getitem__", lambda: call(shapes_batch(), True), TypeError, "index"),
+        Bad("ShapesBatch.__getitem__", lambda: call(shapes_batch(), 1.0), TypeError, "index"),
+        Bad("ShapesBatch.__getitem__", lambda: call(shapes_batch(), [0.5]), TypeError, "index"),
+        Bad("ShapesDataset", lambda: call(0, 0), ValueError, "n"),
+        Bad("ShapesDataset", lambda: call(2, "0"), TypeError, "seed"),
+        Bad("ShapesDataset.__getitem__", lambda: call(dataset(), 2), IndexError, "i"),
+        Bad("ShapesDataset.__getitem__", lambda: call(dataset(), 0.0), ValueError, "i"),
+    ],
+    "minicam.maps": [
+        Bad("upsample", lambda: call(torch.rand(1, 1, 2, 2), 4), ValueError, "maps"),
+        Bad("upsample", lambda: call([[0.0, 1.0]], 4), ValueError, "maps"),
+        Bad("upsample", lambda: call(torch.rand(2, 2, dtype=torch.complex64), 4), TypeError, "maps"),
+        Bad("upsample", lambda: call(torch.rand(2, 0, 2), 4), ValueError, "maps"),
+        Bad("upsample", lambda: call(torch.rand(2, 2), 4.5), ValueError, "size"),
+        Bad("upsample", lambda: call(torch.rand(2, 2), "4"), TypeError, "size"),
+        Bad("upsample", lambda: call(torch.rand(2, 2), (4, 0)), ValueError, "size"),
+        Bad("normalize", lambda: call(torch.rand(3)), ValueError, "maps"),
+        Bad("normalize", lambda: call([[0.0, 1.0]]), ValueError, "maps"),
+        Bad("normalize", lambda: call(torch.rand(2, 2, dtype=torch.complex64)), TypeError, "maps"),
+    ],
+    "minicam.metrics": [
+        Bad("explanation_map", lambda: call(with_nan(CAMS2), X2), ValueError, "cam"),
+        Bad("explanation_map", lambda: call(CAMS2[:1], X2), ValueError, "cam"),
+        Bad("explanation_map", lambda: call(CAMS2, with_nan(X2)), ValueError, "x"),
+        Bad("explanation_map", lambda: call(CAMS2, X2[0]), ValueError, "x"),
+        Bad("target_probs", lambda: call(tiny_model(), X2, 0, prob="relu"), ValueError, "prob"),
+        Bad("target_probs", lambda: call("tiny", X2, 0), TypeError, "model"),
+        Bad("target_probs", lambda: call(tiny_model(), X2, 2), ValueError, "target"),
+        Bad("target_probs", lambda: call(tiny_model(), X2, 1.0), TypeError, "target"),
+        Bad("target_probs", lambda: call(tiny_model(), with_nan(X2), 0), ValueError, "x"),
+        Bad("target_probs", lambda: call(overflow_model(), X2, 0), ValueError, "scores"),
+        Bad("scores_on_explanations", lambda: call(tiny_model(), X2, with_nan(CAMS2, INF), 0), ValueError, "cams"),
+        Bad("scores_on_explanations", lambda: call(tiny_model(), X2, CAMS2, [0, 0, 0]), ValueError, "target"),
+        Bad("confidence_drop", lambda: call(with_nan(Y), O), ValueError, "Y"),
+        Bad("confidence_drop", lambda: call(Y, torch.tensor([0.5])), ValueError, "O"),
+        Bad("average_drop", lambda: call(Y, with_nan(O)), ValueError, "O"),
+        Bad("average_drop", lambda: call(torch.tensor([2.5, 1.0]), O), ValueError, "Y"),
+        Bad("increase_in_confidence", lambda: call(with_nan(Y, INF), O), ValueError, "Y"),
+        Bad("increase_in_confidence", lambda: call([0.5, 0.5], O), ValueError, "Y"),
+        Bad("win_percent", lambda: call(with_nan(DROPS), DROPS), ValueError, "drops_a"),
+        Bad("win_percent", lambda: call(DROPS, with_nan(DROPS)), ValueError, "drops_b"),
+        Bad("win_percent", lambda: call(DROPS, DROPS[:1]), ValueError, "drops_b"),
+        Bad("boxes_to_mask", lambda: call(BOX, 4.5), ValueError, "size"),
+        Bad("boxes_to_mask", lambda: call(BOX, "4"), TypeError, "size"),
+        Bad("boxes_to_mask", lambda: call(with_nan(BOX.double()), 4), ValueError, "boxes"),
+        Bad("boxes_to_mask", lambda: call(BOX, 2), ValueError, "boxes"),
+        Bad("loc", lambda: call(with_nan(small_map()), BOX, 0.5), ValueError, "cam"),
+        Bad("loc", lambda: call(small_map(), BOX, "0.5"), TypeError, "delta"),
+        Bad("loc", lambda: call(small_map(), BOX, 1.0), ValueError, "delta"),
+        Bad("loc", lambda: call(small_map(), torch.tensor([[0, 0, 5, 2]]), 0.5), ValueError, "boxes"),
+        Bad("box_from_map", lambda: call(with_nan(small_map())), ValueError, "cam"),
+        Bad("box_from_map", lambda: call(small_map(), 0.0), ValueError, "fraction"),
+        Bad("box_from_map", lambda: call(small_map(), None), TypeError, "fraction"),
+        Bad("iou", lambda: call(with_nan(BOX[0].double()), BOX[0]), ValueError, "box_a"),
+        Bad("iou", lambda: call(BOX[0], "0 0 2 2"), TypeError, "box_b"),
+        Bad("iou", lambda: call(BOX[0, :3], BOX[0]), ValueError, "box_a"),
+        Bad("mask_iou", lambda: call(with_nan(small_map(), -INF), small_mask(), 0.5), ValueError, "cam"),
+        Bad("mask_iou", lambda: call(small_map(), small_mask().float(), 0.5), ValueError, "mask"),
+        Bad("mask_iou", lambda: call(small_map(), small_mask(), NAN), ValueError, "delta"),
+        Bad("pointing_game", lambda: call(with_nan(small_map()), small_mask()), ValueError, "cam"),
+        Bad("pointing_game", lambda: call(small_map(), small_mask(), -1), ValueError, "tolerance"),
+        Bad("pointing_game", lambda: call(small_map(), small_mask(), NAN), ValueError, "tolerance"),
+        Bad("pointing_game", lambda: call(small_map(), small_mask()[0]), ValueError, "mask"),
+        Bad("off_target", lambda: call(with_nan(small_map()), class_masks(), 0), ValueError, "cam"),
+        Bad("off_target", lambda: call(small_map(), class_masks(), 2), ValueError, "target"),
+        Bad("off_target", lambda: call(small_map(), class_masks(), np.float64(1.0)), TypeError, "target"),
+        Bad("off_target", lambda: call(small_map(), small_mask(), 0), ValueError, "masks"),
+    ],
+    "minicam.train": [
+        Bad("predict", lambda: call("shapes_vgg", torch.rand(2, 3, 8, 8)), TypeError, "model"),
+        Bad("predict", lambda: call(image_model(), torch.rand(3, 8, 8)), ValueError, "images"),
+        Bad("predict", lambda: call(image_model(), with_nan(torch.rand(2, 3, 8, 8))), ValueError, "images"),
+        Bad("predict", lambda: call(image_model(), torch.rand(2, 3, 8, 8), batch_size=0), ValueError, "batch_size"),
+        Bad("accuracy", lambda: call(image_model(), torch.rand(2, 3, 8, 8), torch.zeros(3, 4)), ValueError, "labels"),
+        Bad("accuracy", lambda: call(image_model(), torch.rand(2, 3, 8, 8), torch.zeros(2, 5)), ValueError, "labels"),
+        Bad("accuracy", lambda: call(image_model(), with_nan(torch.rand(2, 3, 8, 8)), torch.zeros(2, 4)),
+            ValueError, "images"),
+        Bad("check_options", lambda: call("vgg"), ValueError, "name"),
+        Bad("check_options", lambda: call("shapes_vgg", epochs=0), ValueError, "epochs"),
+        Bad("check_options", lambda: call("shapes_vgg", epochs=1000), ValueError, "epochs"),
+        Bad("check_options", lambda: call("shapes_vgg", images=-5), ValueError, "images"),
+        Bad("check_options", lambda: call("shapes_vgg", seed=1.5), ValueError, "seed"),
+        Bad("check_options", lambda: call("shapes_vgg", out=MISSING_DIR), FileNotFoundError, "out"),
+        Bad("train", lambda: call("shapes_vgg", epochs=0), ValueError, "epochs", NO_TRAINING),
+        Bad("train", lambda: call("shapes_vgg", images=0, out=SCRATCH_OUT), ValueError, "images", NO_TRAINING),
+        Bad("train", lambda: call("shapes_vgg", epochs=1, out=MISSING_DIR), FileNotFoundError, "out", NO_TRAINING),
+        Bad("report", lambda: call("vgg", image_model()), ValueError, "name", NO_TRAINING),
+        Bad("report", lambda: call("shapes_vgg", image_model(), n=0), ValueError, "n", NO_TRAINING),
+        Bad("report", lambda: call("shapes_vgg", "model"), TypeError, "model", NO_TRAINING),
+        Bad("main", lambda: call(["shapes_vgg", "--epochs", "0", "--out", SCRATCH_OUT]), SystemExit, "epochs",
+            NO_TRAINING),
+        Bad("main", lambda: call(["shapes_vgg", "--images", "-5", "--out", SCRATCH_OUT]), SystemExit, "images",
+            NO_TRAINING),
+        Bad("main", lambda: call(["shapes_vgg", "--out", MISSING_DIR]), SystemExit, "out", NO_TRAINING),
+        Bad("main", lambda: call(["shapes_vgg", "--report", "0", "--out", SCRATCH_OUT]), SystemExit, "report",
+            NO_TRAINING),
+    ],
+}
+
+# An error message must also say what would be right: one of these words or phrases.
+ADVICE = re.compile(r"\b(must|give|pass|use|choose|create|compare|needs?|expects?|should|look at|"
+                    r"at least|one of|upsample)\b")
+
+
+def public_callables(module) -> set[str]:
+    """The module's __all__, else every public function and class it defines itself."""
+    if hasattr(module, "__all__"):
+        return {name for name in module.__all__ if callable(getattr(module, name))}
+    return {name for name, obj in vars(module).items()
+            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+            and obj.__module__ == module.__name__}
+
+
+def resolve(module_name: str, function: str):
+    obj = importlib.import_module(module_name)
+    for part in function.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def snapshot(value):
+    """A copy of everything a call could change in its arguments."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, nn.Module):
+        return ([m.training for m in value.modules()],
+                [(p.detach().clone(), p.requires_grad, None if p.grad is None else p.grad.clone())
+                 for p in value.parameters()])
+    if isinstance(value, (list, tuple)):
+        return [snapshot(v) for v in value]
+    if isinstance(value, dict):
+        return {k: snapshot(v) for k, v in value.items()}
+    return repr(value)
+
+
+def assert_same(before, after, where):
+    if isinstance(before, torch.Tensor):
+        torch.testing.assert_close(after, before, rtol=0, atol=0, equal_nan=True, msg=f"{where} changed")
+    elif isinstance(before, (list, tuple)):
+        assert len(before) == len(after), where
+        for i, (b, a) in enumerate(zip(before, after)):
+            assert_same(b, a, f"{where}[{i}]")
+    elif isinstance(before, dict):
+        for k in before:
+            assert_same(before[k], after[k], f"{where}[{k!r}]")
+    else:
+        assert before == after, f"{where} changed: {before} -> {after}"
+
+
+ROWS = [pytest.param(module, row, id=f"{module.split('.')[-1]}.{row.function}-{i}")
+        for module, rows in BAD_INPUTS.items() for i, row in enumerate(rows)]
+
+
+@pytest.mark.parametrize("module, row", ROWS)
+def test_bad_input_is_a_named_error_and_changes_nothing(module, row, monkeypatch, capsys):
+    for target in row.forbid:
+        owner, attr = target.rsplit(".", 1)
+
+        def forbidden(*args, _name=target, **kwargs):
+            raise AssertionError(f"{_name} ran before the bad argument was refused")
+        monkeypatch.setattr(importlib.import_module(owner), attr, forbidden)
+    function = resolve(module, row.function)
+    args, kwargs = row.make()
+    before, grad_mode = snapshot((args, kwargs)), torch.is_grad_enabled()
+
+    with pytest.raises(row.error) as err:
+        function(*args, **kwargs)
+
+    if row.error is SystemExit:   # a command line: argparse's usage and message on stderr, exit status 2
+        assert err.value.code == 2
+        message = capsys.readouterr().err
+        assert message.startswith("usage:") and "Traceback" not in message
+    else:
+        message = str(err.value)
+    assert re.search(rf"(?<![\w]){re.escape(row.arg)}(?![\w])", message), \
+        f"the message does not name {row.arg!r}: {message}"
+    assert ADVICE.search(message), f"the message does not say what would be right: {message}"
+    assert_same(before, snapshot((args, kwargs)), "the arguments")
+    assert torch.is_grad_enabled() == grad_mode
+
+
+@pytest.mark.parametrize("module", sorted(BAD_INPUTS))
+def test_every_public_function_has_a_row(module):
+    public = public_callables(importlib.import_module(module))
+    covered = {row.function.split(".")[0] for row in BAD_INPUTS[module]}
+    assert public - covered == set(), f"public functions of {module} without a bad-input row"
+    assert covered <= public, f"rows for names that are not public in {module}: {covered - public}"
+
+
+def test_the_table_walks_the_modules_of_issue_12():
+    # other modules (gradients, lrp, hooks, widgets, evaluate) are appended as their rows are written
+    assert {"minicam.data", "minicam.maps", "minicam.metrics", "minicam.train"} <= set(BAD_INPUTS)
+
+
+def test_a_new_function_without_a_row_is_caught(monkeypatch):
+    import minicam.maps
+
+    def smooth(maps):
+        return maps
+    smooth.__module__ = "minicam.maps"
+    monkeypatch.setattr(minicam.maps, "smooth", smooth, raising=False)
+    with pytest.raises(AssertionError, match="smooth"):
+        test_every_public_function_has_a_row("minicam.maps")

@@ -1,0 +1,161 @@
+"""minicam.train without training: predict leaves the model as it was, and the command line checks every
+option (the output path included) before any work, failing as argparse does (exit 2, no traceback).
+The seeded training run itself is tested in test_models.py."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from minicam import train as train_module
+from minicam.train import accuracy, check_options, main, predict, train
+
+
+def small_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout(0.5), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 4))
+
+
+# ---- predict and accuracy ------------------------------------------------------------------------
+
+def test_predict_restores_the_models_mode():
+    model, x = small_model().train(), torch.rand(5, 3, 8, 8)
+    model[1].eval()   # a mixed state must come back mixed
+    before = [m.training for m in model.modules()]
+    logits = predict(model, x, batch_size=2)
+    assert [m.training for m in model.modules()] == before   # before: everything left in eval mode
+    with torch.no_grad():
+        torch.testing.assert_close(logits, model.eval()(x))   # ...and computed in eval mode (no dropout)
+
+
+def test_predict_restores_the_mode_when_the_model_raises():
+    model = small_model().train()
+    with pytest.raises(RuntimeError):
+        predict(model, torch.rand(2, 5, 8, 8))   # wrong number of channels for the conv
+    assert all(m.training for m in model.modules())
+
+
+def test_predict_empty_and_batched():
+    model, x = small_model().eval(), torch.rand(7, 3, 8, 8)
+    torch.testing.assert_close(predict(model, x, batch_size=3), predict(model, x))
+    assert predict(model, x[:0]).shape == (0, 4)
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(images=torch.rand(2, 3, 8)), ValueError, "images"),
+    (dict(images=torch.zeros(2, 3, 8, 8, dtype=torch.long)), ValueError, "images"),
+    (dict(images=torch.full((2, 3, 8, 8), float("nan"))), ValueError, "images"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(batch_size=2.5), ValueError, "batch_size"),
+    (dict(batch_size="2"), TypeError, "batch_size"),
+    (dict(model="shapes_vgg"), TypeError, "model"),
+])
+def test_predict_checks_its_arguments(kwargs, error, name):
+    args = dict(model=small_model(), images=torch.rand(2, 3, 8, 8)) | kwargs
+    with pytest.raises(error, match=f"^{name} "):
+        predict(**args)
+
+
+def test_accuracy_checks_labels():
+    model, x = small_model(), torch.rand(3, 3, 8, 8)
+    with pytest.raises(ValueError, match="^labels must be a"):
+        accuracy(model, x, torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="^labels must be multi-hot"):
+        accuracy(model, x, torch.full((3, 4), 0.5))   # before: 0.5 was silently read as "present"
+    with pytest.raises(ValueError, match="^labels has shape"):
+        accuracy(model, x, torch.zeros(3, 5))
+    per_label, exact, per_class = accuracy(model, x, torch.zeros(3, 4))
+    assert 0 <= exact <= per_label <= 1 and per_class.shape == (4,)
+
+
+# ---- options: checked before any work --------------------------------------------------------------
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make any training (or any image generation for it) fail the test."""
+    def trained(*args, **kwargs):
+        raise AssertionError("training started before the options were checked")
+    monkeypatch.setattr(train_module, "_fit", trained)
+    monkeypatch.setattr(train_module, "make_shapes", trained)
+    monkeypatch.setattr(train_module.torch, "save", trained)
+
+
+UNWRITABLE = Path("/proc")   # no file can be created here, not even by root
+
+
+def bad_outs(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    outs = {"missing dir": (str(tmp_path / "nowhere" / "m.pt"), "does not exist"),
+            "a directory": (str(tmp_path), "is a directory"),
+            "under a file": (str(tmp_path / "a_file" / "m.pt"), "does not exist")}
+    if UNWRITABLE.is_dir() and sys.platform.startswith("linux"):
+        outs["unwritable"] = (str(UNWRITABLE / "m.pt"), "cannot write")
+    return outs
+
+
+@pytest.mark.parametrize("case", ["missing dir", "a directory", "under a file", "unwritable"])
+def test_cli_refuses_a_bad_out_before_training(case, tmp_path, capsys, no_training):
+    outs = bad_outs(tmp_path)
+    if case not in outs:
+        pytest.skip("no unwritable directory on this system")
+    out, message = outs[case]
+    with pytest.raises(SystemExit) as err:
+        main(["shapes_vgg", "--epochs", "1", "--images", "64", "--out", out])
+    assert err.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "usage:" in stderr and "--out" in stderr and message in stderr
+    with pytest.raises(OSError, match="^out"):   # the function says so too, before training
+        train("shapes_vgg", epochs=1, images=64, out=out)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "-3"], "--epochs"),
+    (["--epochs", "1000"], "--epochs"),      # would train on the held-out seeds
+    (["--images", "0"], "--images"),
+    (["--images", "-5"], "--images"),
+    (["--report", "0"], "--report"),
+    (["--seed", str(2 ** 64)], "--seed"),
+    (["--epochs", "two"], "--epochs"),
+])
+def test_cli_refuses_bad_numbers_before_training(argv, option, tmp_path, capsys, no_training):
+    with pytest.raises(SystemExit) as err:
+        main(["shapes_vgg", "--out", str(tmp_path / "m.pt")] + argv)
+    assert err.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "usage:" in stderr and option in stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_cli_all_probes_every_default_path_first(monkeypatch, capsys, no_training, tmp_path):
+    # the shipped weights' directory may be read-only (an installed package): found before the first model
+    paths = {"shapes_vgg": tmp_path / "vgg.pt", "shapes_resnet": tmp_path / "missing" / "resnet.pt",
+             "shapes_vgg_biased": tmp_path / "biased.pt"}
+    monkeypatch.setattr(train_module, "weights_path", paths.__getitem__)
+    with pytest.raises(SystemExit) as err:
+        main(["--all", "--epochs", "1"])
+    assert err.value.code == 2 and "resnet.pt" in capsys.readouterr().err
+
+
+def test_check_options_returns_the_config():
+    cfg, seed, epochs, n, out = check_options("shapes_vgg_biased", out="x.pt")
+    assert cfg["bias"] == "train" and (seed, epochs, n) == (0, cfg["epochs"], cfg["n"]) and out == Path("x.pt")
+    import numpy as np
+    assert check_options("shapes_vgg", seed=np.int64(3), epochs=np.int64(2), images=np.int64(64),
+                         out="x.pt")[1:4] == (3, 2, 64)
+    with pytest.raises(ValueError, match="^name must be one of"):
+        check_options("shapes_vgg16")
+    with pytest.raises(TypeError, match="^out must be a file path"):
+        check_options("shapes_vgg", out=3)
+
+
+def test_cli_error_is_not_a_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    run = subprocess.run([sys.executable, "-m", "minicam.train", "shapes_vgg", "--epochs", "0",
+                          "--out", str(tmp_path / "m.pt")], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and "--epochs must be" in run.stderr
