@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 import sys
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -411,3 +412,55 @@ def off_target(cam: torch.Tensor, masks: torch.Tensor, target: Target):
     share = torch.where(total > 0, (mass * elsewhere).sum(dim=(1, 2)) / total.clamp(min=1e-300),
                         torch.zeros_like(total))
     return share[0].item() if single else share
+
+
+class _Comparison(NamedTuple):
+    """A paired comparison of two methods: the mean difference a - b over `pairs` (image, class)
+    pairs from `images` images, its percentile interval, and the verdict the interval supports."""
+    diff: float
+    low: float
+    high: float
+    pairs: int
+    images: int
+    level: float
+
+    @property
+    def verdict(self) -> str:
+        """'a' or 'b' (whose score is higher) when the interval excludes 0, else 'tie'."""
+        return "a" if self.low > 0 else "b" if self.high < 0 else "tie"
+
+    def __str__(self) -> str:
+        return (f"{self.diff:+.3g} [{self.low:+.3g}, {self.high:+.3g}] ({self.level:.0%} interval, "
+                f"{self.pairs} pairs, {self.images} images): {self.verdict}")
+
+
+def paired_bootstrap(a, b, images=None, resamples: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> _Comparison:
+    """Mean of a - b over pairs, with a paired bootstrap interval that resamples images.
+
+    a, b: (P,) a per-pair score of two methods on the same P (image, class) pairs; images: (P,) the
+    image each pair belongs to (pairs of one image are correlated, so they are drawn together; None:
+    every pair its own image). Each resample draws as many images as there are, with replacement, and
+    takes the mean difference over their pairs; the interval is the resamples' (1 - level)/2 and
+    (1 + level)/2 percentiles (Efron & Tibshirani 1993, the percentile method). Seeded: the same
+    inputs give the same interval on any machine (float64 throughout).
+    """
+    a = _check_finite(torch.as_tensor(a, dtype=torch.float64).flatten(), "a")
+    b = _check_finite(torch.as_tensor(b, dtype=torch.float64).flatten(), "b")
+    if a.numel() != b.numel() or a.numel() == 0:
+        raise ValueError(f"a and b must hold one score per pair, the same non-zero number of them, "
+                         f"got {a.numel()} and {b.numel()}")
+    ids = torch.arange(a.numel()) if images is None else torch.as_tensor(images).flatten()
+    if ids.numel() != a.numel() or ids.is_floating_point():
+        raise ValueError(f"images must give one integer image index per pair ({a.numel()}), got {tuple(ids.shape)}")
+    if not (isinstance(resamples, int) and resamples >= 100) or not 0 < level < 1:
+        raise ValueError(f"resamples must be an int >= 100 and level in (0, 1), got {resamples!r} and {level!r}")
+    _, ids = torch.unique(ids, return_inverse=True)
+    m = int(ids.max()) + 1
+    sums = torch.zeros(m, dtype=torch.float64).index_add_(0, ids, a - b)
+    counts = torch.zeros(m, dtype=torch.float64).index_add_(0, ids, torch.ones_like(a))
+    draw = torch.randint(m, (resamples, m), generator=torch.Generator().manual_seed(seed))
+    means = sums[draw].sum(1) / counts[draw].sum(1)
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    low, high = torch.quantile(means, q).tolist()
+    return _Comparison((a - b).mean().item(), low, high, a.numel(), m, level)

@@ -472,3 +472,43 @@ def test_boxes_to_mask_sizes_are_whole_pixels():
     for size, error in ((4.5, ValueError), ((3, 4.5), ValueError), ("4", TypeError), ((3, 0), ValueError)):
         with pytest.raises(error, match="size"):
             metrics.boxes_to_mask(boxes, size)
+
+
+# --- paired bootstrap: the interval behind every "A beats B" -------------------------------------
+
+def test_bootstrap_of_a_constant_difference_is_that_difference():
+    a = torch.tensor([3.0, 1.0, 2.0, 5.0])
+    for shift, verdict in ((0.5, "a"), (-0.25, "b"), (0.0, "tie")):
+        result = metrics.paired_bootstrap(a + shift, a, images=[0, 0, 1, 2])
+        assert (result.diff, result.low, result.high) == pytest.approx((shift, shift, shift))
+        assert (result.pairs, result.images, result.verdict) == (4, 3, verdict)
+
+
+def test_bootstrap_draws_the_pairs_of_one_image_together():
+    # one image: every resample holds all its pairs, so the interval has no width
+    d = torch.tensor([1.0, -3.0, 0.5])
+    one = metrics.paired_bootstrap(d, torch.zeros(3), images=[7, 7, 7])
+    assert one.low == one.high == pytest.approx(d.mean().item()) and one.images == 1
+    # the same numbers as three images: the interval is wide and contains 0
+    three = metrics.paired_bootstrap(d, torch.zeros(3))
+    assert three.low < 0 < three.high and three.verdict == "tie"
+
+
+def test_bootstrap_matches_a_loop_over_the_same_draws():
+    torch.manual_seed(0)
+    a, b = torch.rand(30), torch.rand(30)
+    images = torch.arange(30) // 3                      # ten images of three pairs each
+    result = metrics.paired_bootstrap(a, b, images=images, resamples=500, seed=4)
+    draw = torch.randint(10, (500, 10), generator=torch.Generator().manual_seed(4))
+    d = (a - b).double().numpy()
+    means = [np.concatenate([d[images.numpy() == i] for i in row.tolist()]).mean() for row in draw]
+    assert (result.low, result.high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])), rel=1e-12)
+
+
+def test_bootstrap_interval_has_the_textbook_width():
+    # iid differences of sd 1: the 95 % interval of the mean is about +-1.96 / sqrt(n)
+    d = torch.randn(400, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.5
+    result = metrics.paired_bootstrap(d, torch.zeros(400))
+    half = 1.96 * d.std().item() / 400 ** 0.5
+    assert (result.high - result.low) / 2 == pytest.approx(half, rel=0.15)
+    assert result.verdict == "a" and "400 pairs, 400 images): a" in str(result)
