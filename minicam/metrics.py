@@ -20,7 +20,7 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from .hooks import Target, check_images, check_scores, check_targets, preserved
+from .checks import Target, check_images, check_scores, check_targets, preserved
 from .maps import normalize, upsample
 
 
