@@ -24,7 +24,7 @@ LAYERS = {"shapes_vgg": ("relu2", "relu6"), "shapes_vgg_biased": ("relu2", "relu
 METHODS = {
     "Grad-CAM": minicam.gradcam,
     "Relevance-CAM (survey start)": relevance_cam,
-    "Relevance-CAM (authors' start)": lambda m, x, t, layer: relevance_cam(m, x, t, layer, contrastive="authors"),
+    "Relevance-CAM (authors' start)": lambda m, x, t, layer: relevance_cam(m, x, t, layer, start="authors"),
 }
 
 

@@ -3,14 +3,17 @@
 Every map function takes (model, x (N, C, H, W), target, [layer]) and returns a raw, detached map
 at the layer's resolution; `upsample` and `normalize` turn it into an image-sized picture.
 """
+from .checks import NotApplicable
 from .hooks import Capture, capture, forward_acts, resolve_layer
 from .maps import normalize, upsample
 from .gradients import (cam, class_model, gradcam, gradcam_pp, gradcam_weights, gradcampp_alphas,
                         gradcampp_weights, guided_backprop, guided_gradcam, saliency, weighted_sum)
 from .lrp import contrastive_start, lrp, relevance_cam
+from .methods import METHODS, Method
 from . import data, metrics, models  # minicam.data, minicam.metrics, minicam.models; widgets and viz load matplotlib, so import them by name
 
 __all__ = [
+    "NotApplicable", "METHODS", "Method",
     "Capture", "capture", "forward_acts", "resolve_layer",
     "normalize", "upsample",
     "cam", "class_model", "gradcam", "gradcam_pp", "gradcam_weights", "gradcampp_alphas",

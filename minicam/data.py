@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .maps import _whole
+from .checks import whole_number
 
 CLASSES = ("circle", "square", "triangle", "cross")
 CUE_CLASS = "circle"
@@ -110,7 +110,7 @@ def _rows(index, n: int) -> torch.Tensor:
 
 def cue_mask(size=64):
     """(H, W) bool mask of the spurious cue patch in a size x size image."""
-    size = _whole(size, "size", _CUE[2], want=f"an integer >= {_CUE[2]} (the patch ends at pixel {_CUE[2]})")
+    size = whole_number(size, "size", _CUE[2], want=f"an integer >= {_CUE[2]} (the patch ends at pixel {_CUE[2]})")
     mask = torch.zeros(size, size, dtype=torch.bool)
     x1, y1, x2, y2 = _CUE
     mask[y1:y2, x1:x2] = True
@@ -257,10 +257,10 @@ def _tight_box(pix):
 
 def _check_shapes_args(n, seed, size, bias):
     """make_shapes's n, seed and size as ints, or an error naming the argument."""
-    n = _whole(n, "n", 1, want="a positive integer (the number of images)")
-    seed = _whole(seed, "seed", 0, floats=False,
+    n = whole_number(n, "n", 1, want="a positive integer (the number of images)")
+    seed = whole_number(seed, "seed", 0, floats=False,
                   want="a non-negative integer (the same seed gives the same images)")
-    size = _whole(size, "size", 32, want="an integer >= 32 so shapes of 12-26 px fit")
+    size = whole_number(size, "size", 32, want="an integer >= 32 so shapes of 12-26 px fit")
     if not (bias is None or isinstance(bias, str)) or bias not in BIASES:
         raise ValueError(f"bias must be one of {BIASES}, got {bias!r}")
     return n, seed, size
@@ -309,7 +309,7 @@ class ShapesDataset(Dataset):
         return len(self.batch)
 
     def __getitem__(self, i):
-        i = _whole(i, "i", floats=False)
+        i = whole_number(i, "i", floats=False)
         if not -len(self) <= i < len(self):
             raise IndexError(f"i must be an image index in -{len(self)}..{len(self) - 1}, got {i}")
         return self.batch.images[i], self.batch.labels[i]
@@ -330,7 +330,7 @@ def show_shapes(batch, index=None, ax=None, ncols=4, show_boxes=True):
 
     if not isinstance(batch, ShapesBatch):
         raise TypeError(f"batch must be a ShapesBatch from make_shapes, got {type(batch).__name__}")
-    ncols = _whole(ncols, "ncols", 1, floats=False)
+    ncols = whole_number(ncols, "ncols", 1, floats=False)
     indices = _rows(range(min(len(batch), 8)) if index is None else index, len(batch)).tolist()
     single = index is not None and _is_int(index)
     if ax is None:

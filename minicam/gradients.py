@@ -8,10 +8,12 @@ at the layer's resolution, neither upsampled nor normalised (see `minicam.maps`)
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .hooks import (Layer, Target, capture, check_images, check_scores, check_targets, forward_acts,
-                    preserved, resolve_layer, score_sum)
+from .checks import (Layer, NotApplicable, Target, check_images, check_scores, check_targets, preserved,
+                     resolve_layer)
+from .hooks import capture, forward_acts, replaced_outputs, score_sum
 from .maps import upsample
 
 
@@ -94,41 +96,63 @@ def class_model(model: nn.Module, target: int, shape, steps: int = 200, lr: floa
     return image[0].detach()
 
 
-def cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, fc: Layer) -> torch.Tensor:
-    """Class activation map (Zhou et al. 2016, eq. 2): M_c(x, y) = sum_k w^c_k f_k(x, y), with w the
-    weights of the linear layer `fc` that follows global average pooling of `layer` (bias aside).
+def last_linear(model: nn.Module) -> str:
+    """The name of the model's last nn.Linear: CAM's fc unless one is named."""
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise NotApplicable("CAM needs the model to end in global average pooling and an nn.Linear; this "
+                            "model has no nn.Linear. Leave CAM out (Grad-CAM needs no GAP)")
+    return names[-1]
 
-    Raises ValueError unless fc's input is exactly the GAP of the layer's output. -> (N, h, w).
+
+def check_gap_fc(scores: torch.Tensor, pooled: torch.Tensor, fc: nn.Linear, layer_name: str, fc_name: str):
+    """CAM's condition as the identity it is (Zhou et al. 2016, eq. 1): the class scores are one
+    linear layer of the global average pool of A, S_c = sum_k w^c_k (1/Z) sum_xy f_k(x, y) + b_c,
+    i.e. scores ~= fc(GAP(A)). pooled: GAP(A), (N, K); scores: (N, C). Raises NotApplicable if not."""
+    if fc.out_features != scores.shape[1]:
+        raise NotApplicable(f"CAM needs fc to be the model's last layer: the output of {fc_name!r} is not the "
+                            "model's class scores. Pass the linear layer that produces them, or use gradcam")
+    tolerance = 1e-5 * max(1.0, scores.abs().max().item())
+    if pooled.shape[1] != fc.in_features or not torch.allclose(
+            F.linear(pooled, fc.weight.detach(), None if fc.bias is None else fc.bias.detach()), scores,
+            rtol=1e-4, atol=tolerance):
+        raise NotApplicable(f"CAM needs conv -> global average pooling -> one linear layer: the input of "
+                            f"{fc_name!r} is not the spatial mean of {layer_name!r}'s output. "
+                            "Choose the last conv block's output as layer, or use gradcam, which needs no GAP")
+
+
+def cam_weights(fc: nn.Linear, targets: torch.Tensor) -> torch.Tensor:
+    """CAM's channel weights w^c_k (Zhou et al. 2016, eq. 2): fc's weight row of each image's class,
+    (N, K); the bias shifts every position alike and is left out."""
+    return fc.weight.detach()[targets]
+
+
+def cam_fc(model: nn.Module, layer_name: str, scores: torch.Tensor, acts: torch.Tensor,
+           fc: Layer | None = None) -> nn.Linear:
+    """The linear layer CAM takes its weights from (default: the model's last nn.Linear), once it is
+    checked that CAM applies at the layer: A is (N, K, h, w) and scores = fc(GAP(A))."""
+    fc_name, fc_module = resolve_layer(model, last_linear(model) if fc is None else fc)
+    if not isinstance(fc_module, nn.Linear):
+        raise NotApplicable(f"CAM needs fc to be the nn.Linear after global average pooling; "
+                            f"{fc_name!r} is {fc_module.__class__.__name__}")
+    if acts.dim() != 4:
+        raise NotApplicable(f"CAM needs a layer with (N, K, h, w) output; {layer_name!r} gives "
+                            f"{tuple(acts.shape)}; choose the last conv block's output")
+    check_gap_fc(scores, acts.mean(dim=(2, 3)), fc_module, layer_name, fc_name)
+    return fc_module
+
+
+def cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, fc: Layer | None = None) -> torch.Tensor:
+    """Class activation map (Zhou et al. 2016, eq. 2): M_c(x, y) = sum_k w^c_k f_k(x, y), with w the
+    weights of the linear layer `fc` (default: the model's last nn.Linear) after global average
+    pooling of `layer`. Raises NotApplicable (a ValueError) unless scores = fc(GAP(A)). -> (N, h, w).
     """
     x = check_images(x)
     layer_name, _ = resolve_layer(model, layer)
-    fc_name, fc_module = resolve_layer(model, fc)
-    if not isinstance(fc_module, nn.Linear):
-        raise ValueError(f"CAM needs fc to be the nn.Linear after global average pooling; "
-                         f"{fc_name!r} is {fc_module.__class__.__name__}")
-    fc_inputs: list[torch.Tensor] = []
-    fc_outputs: list[torch.Tensor] = []
-    def keep(_module, inputs, output):
-        fc_inputs.append(inputs[0].detach())
-        fc_outputs.append(output.detach())
-
-    handle = fc_module.register_forward_hook(keep)
-    try:
-        scores, (acts,) = forward_acts(model, x, [layer_name])
-    finally:
-        handle.remove()
-    if len(fc_outputs) != 1 or fc_outputs[0].shape != scores.shape or not torch.equal(fc_outputs[0], scores):
-        raise ValueError(f"CAM needs fc to be the model's last layer: the output of {fc_name!r} is not the "
-                         "model's class scores. Pass the linear layer that produces them, or use gradcam")
+    scores, (acts,) = forward_acts(model, x, [layer_name])
+    fc_module = cam_fc(model, layer_name, scores, acts, fc)
     targets = check_targets(target, len(x), scores.shape[1])
-    pooled = acts.mean(dim=(2, 3))
-    if acts.dim() != 4 or fc_inputs[0].shape != pooled.shape \
-            or not torch.allclose(fc_inputs[0], pooled, rtol=1e-4, atol=1e-5):
-        raise ValueError(f"CAM needs conv -> global average pooling -> one linear layer: the input of "
-                         f"{fc_name!r} is not the spatial mean of {layer_name!r}'s output. "
-                         "Choose the last conv block's output as layer, or use gradcam, which needs no GAP")
-    weights = fc_module.weight.detach()[targets]  # (N, K): w^c_k for each image's class
-    return weighted_sum(weights, acts, relu=False)
+    return weighted_sum(cam_weights(fc_module, targets), acts, relu=False)
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer,
@@ -166,15 +190,11 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.
     model's nn.ReLU modules. x: (N, C, H, W) -> dy^c/dx under that rule, (N, C, H, W)."""
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     if not relus:
-        raise ValueError("guided backprop changes the backward pass of nn.ReLU modules, and the model "
-                         "has none (a functional relu cannot be hooked); use nn.ReLU modules")
-    # The ReLU's own backward multiplies by 1[input > 0]; the hook adds relu() on the incoming grad.
-    handles = [m.register_forward_hook(lambda _m, _i, out: _PositiveGrad.apply(out)) for m in relus]
-    try:
+        raise NotApplicable("guided backprop changes the backward pass of nn.ReLU modules, and the model "
+                            "has none (a functional relu cannot be hooked); use nn.ReLU modules")
+    # The ReLU's own backward multiplies by 1[input > 0]; _PositiveGrad adds relu() on the incoming grad.
+    with replaced_outputs(relus, _PositiveGrad.apply):
         return capture(model, x, target).grads
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def guided_gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:

@@ -5,45 +5,42 @@ from a relevance R at the output and hands it back layer by layer, each neuron k
 its inputs j in proportion to their contributions z_jk = a_j w_jk to z_k = sum_{0,j} a_j w_jk (the
 bias is the contribution of a constant input a_0 = 1):
 
-    R_j = sum_k  a_j rho(w_jk) / (eps + sum_{0,j} a_j rho(w_jk))  R_k          (the generic rule)
+    R_j = sum_k  a_j rho(w_jk) / (eps + sum_{0,j} a_j rho(w_jk))  R_k     (the generic rule, sec. 10.2.2)
 
 Conservation: sum_j R_j = sum_k R_k, exact for LRP-0 without bias; a bias or eps absorbs the rest.
+Each rule below (`rule=` for every Conv2d and Linear, `first_rule=` for the first one) is one short
+function with its formula. Pooling and the residual sum are shared proportionally (LRP-0, no eps):
+average pooling as a linear layer with positive weights, max pooling winner-take-all, a + b in
+proportion to a and b.
 
-Rules (`rule=`, for every Conv2d and Linear; `first_rule=` for the first one only):
-  "zero"        LRP-0: rho = id, eps = 0.
-  "epsilon"     LRP-eps: denominator z_k + eps * sign(z_k), sign(0) = +1 (Bach et al.). eps=0.25 by
-                default, an absolute value in the units of z (Montavon et al.'s tutorial instead takes a
-                fraction of the std of z, e.g. 0.1 std): pass eps= to suit the model's scale.
-  "gamma"       LRP-gamma: rho(w) = w + gamma w+, and the bias likewise rho(b) = b + gamma b+ (gamma=0.25).
-  "alpha_beta"  R_j = sum_k (alpha (a_j w_jk)+ / z_k+  -  beta (a_j w_jk)- / z_k-) R_k, with
-                z_k+ = sum_j (a_j w_jk)+ + b_k+ and z_k- = sum_j (a_j w_jk)- + b_k-: the bias, as the
-                input a_0 = 1, joins the side of its sign (as Bach et al. split it). alpha - beta = 1.
-  "zplus"       alpha_beta with alpha=1, beta=0 (the z+ rule).
-  "zb"          first_rule only (pixels bounded by `bounds=(low, high)`, default (0, 1)):
-                R_i = sum_j (x_i w_ij - l_i w_ij+ - h_i w_ij-) / sum_i (same) R_j, without bias,
-                as the formula in Montavon et al. 2019 and the Relevance-CAM authors' code.
-Pooling and the residual sum are shared proportionally (LRP-0, no eps): average pooling as a linear
-layer with positive weights, max pooling winner-take-all, a + b in proportion to a and b.
-
-Every rule is one call of the "gradient trick" (Montavon et al. 2019's four-step implementation): with
+Every rule is one call of the "gradient trick" (Montavon et al. 2019, sec. 10.2.2, four steps): with
 z = layer(a), s = R / z held constant, c = d(z . s)/da, R_a = a * c -- so one code path serves
 Conv2d and Linear, and a rule is only the choice of (inputs, weights, bias) put into z.
+
+The model is first turned into a plan: an immutable chain of steps with each layer's rule chosen
+once, BatchNorm folded into the conv before it and a torchvision ResNet rewired into a chain of
+blocks (`resnet_chain`). The walk back through the plan yields (step, relevance) lazily.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from .checks import (Layer, NotApplicable, Target, Unsupported, check_images, check_scores, check_targets,
+                     preserved, resolve_layer)
 from .gradients import weighted_sum
-from .hooks import Layer, Target, check_images, check_scores, check_targets, preserved, resolve_layer
+from .models import fold_bn
 
 RULES = ("zero", "epsilon", "gamma", "zplus", "alpha_beta")
 FIRST_RULES = RULES + ("zb",)
+STARTS = ("logit", "survey", "authors")
 DEFAULTS = {"eps": 0.25, "gamma": 0.25, "alpha": 1.0, "beta": 0.0, "bounds": (0.0, 1.0)}
 USES = {"epsilon": ("eps",), "gamma": ("gamma",), "alpha_beta": ("alpha", "beta"), "zb": ("bounds",)}
 
@@ -80,13 +77,31 @@ def contrastive_start(scores: torch.Tensor, target: Target, kind: str = "survey"
     return start
 
 
-def _start(scores: torch.Tensor, targets: torch.Tensor, contrastive) -> torch.Tensor:
-    if contrastive is False:  # one-hot times the target's logit: the relevance to explain is y^c itself
-        start = torch.zeros_like(scores)
-        idx = torch.arange(len(scores), device=scores.device)
-        start[idx, targets] = scores[idx, targets]
-        return start
-    return contrastive_start(scores, targets, "survey" if contrastive is True else contrastive)
+def _start_relevance(scores: torch.Tensor, targets: torch.Tensor, start: str) -> torch.Tensor:
+    """start="logit": the one-hot of the target times its logit, so the relevance to explain is y^c
+    itself; "survey" or "authors": `contrastive_start` of that kind."""
+    if start != "logit":
+        return contrastive_start(scores, targets, start)
+    relevance = torch.zeros_like(scores)
+    idx = torch.arange(len(scores), device=scores.device)
+    relevance[idx, targets] = scores[idx, targets]
+    return relevance
+
+
+def _check_start(start, contrastive, default: str) -> str:
+    """The start, from `start=` or from its older name `contrastive=` (False, True, "survey", "authors")."""
+    if contrastive is not None:
+        if start != default:
+            raise ValueError(f"give start= only (contrastive= is its older name), got start={start!r} "
+                             f"and contrastive={contrastive!r}")
+        if not (contrastive is False or contrastive is True or contrastive in ("survey", "authors")):
+            raise ValueError(f"contrastive must be False (one-hot times the logit), True or 'survey' (others "
+                             f"-1/(C-1)) or 'authors' (others -1/C), got {contrastive!r}")
+        start = "logit" if contrastive is False else "survey" if contrastive is True else contrastive
+    if start not in STARTS:
+        raise ValueError(f"start must be 'logit' (one-hot times the logit y^c), 'survey' (others -1/(C-1)) "
+                         f"or 'authors' (others -1/C), got {start!r}")
+    return start
 
 
 # ---- one layer: the gradient trick ------------------------------------------------------------
@@ -108,170 +123,214 @@ def _redistribute(forward, inputs: list[torch.Tensor], R: torch.Tensor, eps: flo
     return [x.detach() * g for x, g in zip(xs, grads)]
 
 
-def _linear_rule(layer, w, b, a, R, rule, p):
-    """R at the input of z = layer(a, w) + b (a Conv2d or Linear, BatchNorm folded into w, b).
+def _share(layer, pairs, bias, R, eps=0.0) -> torch.Tensor:
+    """R shared among the inputs of z = sum_i layer(x_i, v_i) + bias, pairs = [(x_i, v_i), ...]."""
+    forward = lambda *xs: sum(layer(x, v) for x, (_, v) in zip(xs, pairs)) + bias
+    return sum(_redistribute(forward, [x for x, _ in pairs], R, eps))
 
-    Each rule is the list of (input, weight) pairs whose contributions form z, plus the bias term.
-    """
-    def share(pairs, bias, eps=0.0):
-        forward = lambda *xs: sum(layer(x, v) for x, (_, v) in zip(xs, pairs)) + bias
-        return sum(_redistribute(forward, [x for x, _ in pairs], R, eps))
 
-    if rule == "zero":
-        return share([(a, w)], b)
-    if rule == "epsilon":
-        return share([(a, w)], b, p["eps"])
-    if rule == "gamma":
-        g = p["gamma"]
-        return share([(a, w + g * w.clamp(min=0))], b + g * b.clamp(min=0))
+# ---- the rules: R at the input a of z = layer(a, w) + b, from R at its output --------------------
+
+def rule_zero(layer, w, b, a, R) -> torch.Tensor:
+    """LRP-0 (Bach et al. 2015, eq. 56; Montavon et al. 2019, sec. 10.2.1):
+    R_j = sum_k a_j w_jk / (sum_{0,j} a_j w_jk) R_k."""
+    return _share(layer, [(a, w)], b, R)
+
+
+def rule_epsilon(layer, w, b, a, R, eps) -> torch.Tensor:
+    """LRP-eps (Bach et al. 2015, eq. 58): R_j = sum_k a_j w_jk / (z_k + eps sign(z_k)) R_k, sign(0) = +1.
+    eps is absolute, in the units of z (Montavon et al.'s tutorial takes a fraction of z's std)."""
+    return _share(layer, [(a, w)], b, R, eps)
+
+
+def rule_gamma(layer, w, b, a, R, gamma) -> torch.Tensor:
+    """LRP-gamma (Montavon et al. 2019, sec. 10.2.1): rho(w) = w + gamma w+, the bias likewise
+    rho(b) = b + gamma b+:  R_j = sum_k a_j rho(w_jk) / (sum_{0,j} a_j rho(w_jk)) R_k."""
+    return _share(layer, [(a, w + gamma * w.clamp(min=0))], b + gamma * b.clamp(min=0), R)
+
+
+def rule_alpha_beta(layer, w, b, a, R, alpha, beta) -> torch.Tensor:
+    """LRP-alpha-beta (Bach et al. 2015, eq. 60), alpha - beta = 1:
+    R_j = sum_k (alpha (a_j w_jk)+ / z_k+  -  beta (a_j w_jk)- / z_k-) R_k, with z_k+ = sum_j (a_j w_jk)+
+    + b_k+ and z_k- likewise: the bias, as the input a_0 = 1, joins the side of its sign."""
     wp, wn = w.clamp(min=0), w.clamp(max=0)
-    if rule in ("zplus", "alpha_beta"):
-        alpha, beta = (1.0, 0.0) if rule == "zplus" else (p["alpha"], p["beta"])
-        ap, an = a.clamp(min=0), a.clamp(max=0)
-        # (a w)+ = a+ w+ + a- w-: the positive contributions, whatever the sign of the input.
-        relevance = alpha * share([(ap, wp), (an, wn)], b.clamp(min=0))
-        if beta:
-            relevance = relevance - beta * share([(ap, wn), (an, wp)], b.clamp(max=0))
-        return relevance
-    if rule == "zb":
-        low, high = (torch.as_tensor(v, dtype=a.dtype, device=a.device).expand_as(a) for v in p["bounds"])
-        # z_j = sum_i x_i w_ij - l_i w_ij+ - h_i w_ij-: the bounds enter as two more "inputs".
-        return share([(a, w), (low, -wp), (high, -wn)], 0.0)
-    raise AssertionError(rule)
+    ap, an = a.clamp(min=0), a.clamp(max=0)
+    # (a w)+ = a+ w+ + a- w-: the positive contributions, whatever the sign of the input.
+    relevance = alpha * _share(layer, [(ap, wp), (an, wn)], b.clamp(min=0), R)
+    if beta:
+        relevance = relevance - beta * _share(layer, [(ap, wn), (an, wp)], b.clamp(max=0), R)
+    return relevance
 
 
-# ---- the walk: the model as a chain of steps --------------------------------------------------
+def rule_zplus(layer, w, b, a, R) -> torch.Tensor:
+    """The z+ rule: alpha-beta with alpha = 1, beta = 0 (Bach et al. 2015, eq. 60):
+    R_j = sum_k (a_j w_jk)+ / (sum_j (a_j w_jk)+ + b_k+) R_k."""
+    return rule_alpha_beta(layer, w, b, a, R, 1.0, 0.0)
 
-@dataclass
-class _Step:
-    """One layer of the chain. `outputs`: the names whose output is this step's output (the module
-    itself, Sequentials it ends, a BatchNorm folded into it); `hidden`: names inside it with no output
-    of their own here (a Conv2d whose BatchNorm was folded in)."""
+
+def rule_zb(layer, w, b, a, R, bounds) -> torch.Tensor:
+    """z^B for the input layer, pixels within bounds (l, h) (Montavon et al. 2019, sec. 10.3.2):
+    R_i = sum_j (x_i w_ij - l_i w_ij+ - h_i w_ij-) / sum_i (x_i w_ij - l_i w_ij+ - h_i w_ij-) R_j,
+    without bias, as there and in the Relevance-CAM authors' code."""
+    low, high = (torch.as_tensor(v, dtype=a.dtype, device=a.device).expand_as(a) for v in bounds)
+    # The bounds enter z as two more "inputs", with the weights' negated positive and negative parts.
+    return _share(layer, [(a, w), (low, -w.clamp(min=0)), (high, -w.clamp(max=0))], 0.0, R)
+
+
+def _rule(name: str, p: dict) -> Callable:
+    """Rule `name` with its parameters bound: f(layer, w, b, a, R)."""
+    rules = {"zero": rule_zero, "epsilon": partial(rule_epsilon, eps=p["eps"]),
+             "gamma": partial(rule_gamma, gamma=p["gamma"]), "zplus": rule_zplus,
+             "alpha_beta": partial(rule_alpha_beta, alpha=p["alpha"], beta=p["beta"]),
+             "zb": partial(rule_zb, bounds=p["bounds"])}
+    return rules[name]
+
+
+# ---- the plan: the model as an immutable chain of steps -----------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """One layer of the chain. outputs: the names whose output is this step's output (the module
+    itself, Sequentials it ends, a BatchNorm folded into it); hidden: names inside it with no output
+    of their own here (a Conv2d whose BatchNorm was folded in); bn: that BatchNorm; branches: a
+    residual block's (main, shortcut) chains; rule: f(layer, w, b, a, R) for a Conv2d or Linear."""
     name: str
     module: nn.Module
-    outputs: list[str]
-    hidden: list[str] = field(default_factory=list)
+    outputs: tuple = ()
+    hidden: tuple = ()
     bn: nn.BatchNorm2d | None = None
-    branches: tuple[list, list] | None = None   # a BasicBlock: (main, shortcut)
-    first: bool = False                         # the input layer, which gets first_rule
-    input: torch.Tensor | None = None           # filled by the forward pass
-    parts: tuple | None = None                  # a block's (main, shortcut) outputs
+    branches: tuple | None = None
+    rule: Callable | None = None
 
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _flatten(module: nn.Module, name: str) -> list[_Step]:
+def resnet_chain(model: ResNet, name: str = "") -> list[Step]:
+    """torchvision's ResNet.forward as a chain: stem, layer1..4, avgpool, flatten, fc."""
+    stem = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
+    steps = [s for child in stem for s in _chain(getattr(model, child), _join(name, child))]
+    return steps + [Step("torch.flatten in ResNet.forward", nn.Flatten())] + _chain(model.fc, _join(name, "fc"))
+
+
+def _basic_block(block: BasicBlock, name: str) -> Step:
+    """A BasicBlock: relu(main(x) + shortcut(x)), main = conv1 bn1 relu conv2 bn2."""
+    main = [Step(_join(name, n), getattr(block, n), (_join(name, n),)) for n in ("conv1", "bn1", "relu", "conv2", "bn2")]
+    main[2] = replace(main[2], outputs=())  # block.relu also runs after the sum: its output is ambiguous
+    short = [] if block.downsample is None else _fold(_chain(block.downsample, _join(name, "downsample")))
+    return Step(name, block, (name,), branches=(tuple(_fold(main)), tuple(short)))
+
+
+def _chain(module: nn.Module, name: str) -> list[Step]:
     """The layers `module` runs, in forward order; nested Sequentials are opened up."""
+    if type(module) is BasicBlock:  # a subclass may change forward(); the score check would catch it
+        return [_basic_block(module, name)]
+    if isinstance(module, _LEAVES):
+        return [Step(name, module, (name,))]
     if isinstance(module, nn.Sequential):
-        steps = [s for child, m in module.named_children() for s in _flatten(m, _join(name, child))]
-    elif isinstance(module, ResNet):  # torchvision's forward: stem, layer1..4, avgpool, flatten, fc
-        stem = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
-        steps = [s for child in stem for s in _flatten(getattr(module, child), _join(name, child))]
-        steps += [_Step("torch.flatten in ResNet.forward", nn.Flatten(), [])]
-        steps += _flatten(module.fc, _join(name, "fc"))
-    elif type(module) is BasicBlock:  # a subclass may change forward(); the score check would catch it
-        main = [_Step(_join(name, n), getattr(module, n), [_join(name, n)])
-                for n in ("conv1", "bn1", "relu", "conv2", "bn2")]
-        main[2].outputs = []  # block.relu also runs after the sum: its output is ambiguous
-        short = [] if module.downsample is None else _fold(_flatten(module.downsample, _join(name, "downsample")))
-        return [_Step(name, module, [name], branches=(_fold(main), short))]
-    elif isinstance(module, _LEAVES):
-        return [_Step(name, module, [name])]
+        steps = [s for child, m in module.named_children() for s in _chain(m, _join(name, child))]
+    elif isinstance(module, ResNet):
+        steps = resnet_chain(module, name)
     else:
         kind = ("nn." if type(module).__module__.startswith("torch.nn") else "") + type(module).__name__
         where = repr(name) if name else "the top (the model itself)"
-        raise NotImplementedError(f"lrp does not support {kind} at {where}; supported: {SUPPORTED}")
+        raise Unsupported(f"lrp does not support {kind} at {where}; supported: {SUPPORTED}")
     if steps:
-        steps[-1].outputs.append(name)
+        steps[-1] = replace(steps[-1], outputs=steps[-1].outputs + (name,))
     return steps
 
 
-def _fold(steps: list[_Step]) -> list[_Step]:
-    """Fold each BatchNorm2d into the Conv2d before it: in eval mode BN is an affine map per channel,
-    so conv -> BN is one conv with weight w*s and bias (b - mean)*s + beta, s = gamma/sqrt(var + eps)."""
-    out: list[_Step] = []
+def _fold(steps: list[Step]) -> list[Step]:
+    """Each BatchNorm2d joins the Conv2d before it (its weights are folded in by `fold_bn`)."""
+    out: list[Step] = []
     for step in steps:
-        if isinstance(step.module, nn.BatchNorm2d):
-            prev = out[-1] if out else None
-            if prev is None or not isinstance(prev.module, nn.Conv2d) or prev.bn is not None:
-                where = f"after {prev.name!r}" if prev else "at the start"
-                raise NotImplementedError(f"lrp folds BatchNorm2d into the Conv2d right before it; the "
-                                          f"BatchNorm2d at {step.name!r} comes {where}")
-            if step.module.running_mean is None:
-                raise NotImplementedError(f"BatchNorm2d at {step.name!r} keeps no running statistics "
-                                          "(track_running_stats=False), so it cannot be folded into a conv")
-            prev.bn, prev.hidden, prev.outputs = step.module, prev.hidden + prev.outputs, step.outputs
-        else:
+        if not isinstance(step.module, nn.BatchNorm2d):
             out.append(step)
+            continue
+        prev = out[-1] if out else None
+        if prev is None or not isinstance(prev.module, nn.Conv2d) or prev.bn is not None:
+            where = f"after {prev.name!r}" if prev else "at the start"
+            raise Unsupported(f"lrp folds BatchNorm2d into the Conv2d right before it; the "
+                              f"BatchNorm2d at {step.name!r} comes {where}")
+        if step.module.running_mean is None:
+            raise Unsupported(f"BatchNorm2d at {step.name!r} keeps no running statistics "
+                              "(track_running_stats=False), so it cannot be folded into a conv")
+        out[-1] = replace(prev, bn=step.module, hidden=prev.hidden + prev.outputs, outputs=step.outputs)
     return out
 
 
-def _affine(step: _Step):
+def _with_rules(steps, rule: Callable, first: Callable | None = None) -> tuple:
+    """The steps with every Conv2d/Linear's rule set: `first` for the first one, `rule` for the rest."""
+    out = []
+    for step in steps:
+        if isinstance(step.module, (nn.Conv2d, nn.Linear)):
+            step, first = replace(step, rule=first or rule), None
+        elif step.branches:
+            step = replace(step, branches=tuple(_with_rules(branch, rule) for branch in step.branches))
+        out.append(step)
+    return tuple(out)
+
+
+def plan(model: nn.Module, rule: str = "epsilon", first_rule: str | None = None, **params) -> tuple:
+    """The model as an immutable chain of Steps, each Conv2d/Linear with its rule chosen once."""
+    p = _check_params(rule, first_rule, params)
+    return _with_rules(_fold(_chain(model, "")), _rule(rule, p), _rule(first_rule or rule, p))
+
+
+def _all_steps(steps):
+    for s in steps:
+        yield s
+        for branch in s.branches or ():
+            yield from _all_steps(branch)
+
+
+# ---- the walk: forward through the plan, then relevance back, lazily ----------------------------
+
+class _Record(NamedTuple):
+    """What one forward pass left at a step: its input and output, and a block's branch outputs
+    (parts) and records."""
+    input: torch.Tensor
+    output: torch.Tensor
+    parts: tuple = ()
+    branches: tuple = ()
+
+
+def _affine(step: Step):
     """(layer(x, w) without bias, w, b broadcastable to the output) of a Conv2d/Linear step, BN folded."""
     m = step.module
     w = m.weight.detach()
     b = m.bias.detach() if m.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
     if step.bn is not None:
-        bn = step.bn
-        gamma = bn.weight.detach() if bn.weight is not None else torch.ones_like(bn.running_var)
-        beta = bn.bias.detach() if bn.bias is not None else torch.zeros_like(bn.running_mean)
-        scale = gamma / torch.sqrt(bn.running_var + bn.eps)
-        w, b = w * scale.view(-1, 1, 1, 1), (b - bn.running_mean) * scale + beta
+        w, b = fold_bn(w, b, step.bn)
     if isinstance(m, nn.Conv2d):
         return (lambda x, v: m._conv_forward(x, v, None)), w, b.view(1, -1, 1, 1)
     return (lambda x, v: F.linear(x, v)), w, b
 
 
-def _forward(steps: list[_Step], a: torch.Tensor, want: str | None, acts: list) -> torch.Tensor:
-    """Run the chain, keeping each step's input (and the layer `want`'s output in `acts`)."""
+def _forward(steps, a: torch.Tensor) -> tuple[torch.Tensor, list[_Record]]:
+    """Run the chain on a, keeping what each step saw."""
+    records = []
     for step in steps:
-        step.input = a
         if step.branches:
-            main, short = (_forward(branch, a, want, acts) for branch in step.branches)
-            step.parts = (main, short)
-            a = torch.relu(main + short)
+            (main, main_records), (short, short_records) = (_forward(branch, a) for branch in step.branches)
+            records.append(_Record(a, torch.relu(main + short), (main, short), (main_records, short_records)))
         elif isinstance(step.module, (nn.Conv2d, nn.Linear)):
             layer, w, b = _affine(step)
-            a = layer(a, w) + b
+            records.append(_Record(a, layer(a, w) + b))
         elif isinstance(step.module, nn.ReLU):
-            a = torch.relu(a)  # never in place: the input is kept
+            records.append(_Record(a, torch.relu(a)))  # never in place: the input is kept
         else:
-            a = step.module(a)
-        if want is not None and want in step.outputs:
-            acts.append(a)
-    return a
+            records.append(_Record(a, step.module(a)))
+        a = records[-1].output
+    return a, records
 
 
-def _backward(steps: list[_Step], R: torch.Tensor, rules: tuple[str, str], p: dict,
-              want: str | None, found: list) -> torch.Tensor:
-    """Hand R from the chain's output back to its input; stop once the layer `want` is reached."""
-    for step in reversed(steps):
-        if want is not None and want in step.outputs:
-            found.append(R)
-            return R
-        R = _relprop(step, R, rules, p, want, found)
-        if found:
-            return R
-    return R
-
-
-def _relprop(step: _Step, R, rules, p, want, found) -> torch.Tensor:
-    """R at one step's input, from R at its output."""
-    m, a = step.module, step.input
-    if step.branches:
-        main, short = step.parts
-        # The final ReLU passes R; the sum main + short shares it in proportion to the two terms.
-        r_main, r_short = _redistribute(torch.add, [main, short], R)
-        r_main = _backward(step.branches[0], r_main, rules, p, want, found)
-        if found:  # the layer sits in the main branch
-            return found[0]
-        r_short = _backward(step.branches[1], r_short, rules, p, want, found)
-        return found[0] if found else r_main + r_short
-    if isinstance(m, (nn.Conv2d, nn.Linear)):
-        layer, w, b = _affine(step)
-        return _linear_rule(layer, w, b, a, R, rules[1] if step.first else rules[0], p)
+def _relprop(step: Step, a: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """R at one (non-block) step's input a, from R at its output."""
+    m = step.module
+    if step.rule is not None:
+        return step.rule(*_affine(step), a, R)
     if isinstance(m, nn.MaxPool2d):
         # Winner-take-all: the gradient of max pooling is the indicator of each window's maximum.
         with torch.enable_grad():
@@ -284,19 +343,33 @@ def _relprop(step: _Step, R, rules, p, want, found) -> torch.Tensor:
     return R  # ReLU, Dropout (eval), Identity
 
 
-def _plan(model: nn.Module) -> list[_Step]:
-    steps = _fold(_flatten(model, ""))
-    first = next((s for s in steps if isinstance(s.module, (nn.Conv2d, nn.Linear))), None)
-    if first is not None:
-        first.first = True
-    return steps
+def walk(steps, records, R: torch.Tensor):
+    """Hand R back from the chain's output: yields (step, R at that step's output) from the last step
+    to the first, a block's main branch and then its shortcut in between; returns R at the input.
+    Lazy: a caller that wants one layer stops there, and nothing below it is computed."""
+    for step, record in zip(reversed(steps), reversed(records)):
+        yield step, R
+        if step.branches:
+            # The final ReLU passes R; the sum main + short shares it in proportion to the two terms.
+            r_main, r_short = _redistribute(torch.add, list(record.parts), R)
+            r_main = yield from walk(step.branches[0], record.branches[0], r_main)
+            r_short = yield from walk(step.branches[1], record.branches[1], r_short)
+            R = r_main + r_short
+        else:
+            R = _relprop(step, record.input, R)
+    return R
 
 
-def _all_steps(steps):
-    for s in steps:
-        yield s
-        for branch in s.branches or ():
-            yield from _all_steps(branch)
+def _output_of(steps, records, name: str) -> torch.Tensor:
+    """The output the forward pass recorded for the step that ends layer `name`."""
+    for step, record in zip(steps, records):
+        if name in step.outputs:
+            return record.output
+        for branch, branch_records in zip(step.branches or (), record.branches):
+            found = _output_of(branch, branch_records, name)
+            if found is not None:
+                return found
+    return None
 
 
 # ---- checking what the caller asked for -------------------------------------------------------
@@ -327,71 +400,92 @@ def _check_params(rule, first_rule, params) -> dict:
     return p
 
 
-def _relevance(model, x, target, layer, rule, first_rule, contrastive, params):
-    """(relevance at the layer's output or the input, the layer's output or None, scores)."""
+def _check_layer(model: nn.Module, steps, layer: Layer) -> str:
+    """The name of `layer`, if the chain has one relevance at its output."""
+    want, _ = resolve_layer(model, layer)
+    if any(want in s.hidden for s in _all_steps(steps)):
+        raise NotApplicable(f"layer {want!r} has its BatchNorm folded into it, so LRP has no relevance between "
+                            f"them; choose the BatchNorm after it (same channels) or a later layer")
+    if sum(want in s.outputs for s in _all_steps(steps)) != 1:
+        raise NotApplicable(f"layer {want!r} does not produce one tensor of the chain LRP walks "
+                            "(a BasicBlock's relu runs twice); choose e.g. its bn1/bn2 or the block itself")
+    return want
+
+
+def _check_reproduces(scores: torch.Tensor, reference: torch.Tensor) -> None:
+    """The chain must compute what the model computes, or its relevance would explain another function."""
+    if reference.shape != scores.shape or not torch.allclose(
+            scores, reference, rtol=1e-4, atol=1e-5 * max(1.0, reference.abs().max().item())):
+        raise Unsupported("walking the model's layers in order does not reproduce model(x); lrp supports "
+                          f"models whose forward() just runs their layers in order: {SUPPORTED}")
+
+
+def _relevance(model, x, target, layer, start, steps):
+    """(relevance at the layer's output or at the input, the layer's output or None)."""
     x = check_images(x)
-    p = _check_params(rule, first_rule, params)
-    if not (contrastive is False or contrastive is True or contrastive in ("survey", "authors")):
-        raise ValueError(f"contrastive must be False (one-hot times the logit), True or 'survey' (others "
-                         f"-1/(C-1)) or 'authors' (others -1/C), got {contrastive!r}")
-    steps = _plan(model)
-    want = None
-    if layer is not None:
-        want, _ = resolve_layer(model, layer)
-        if any(want in s.hidden for s in _all_steps(steps)):
-            raise ValueError(f"layer {want!r} has its BatchNorm folded into it, so LRP has no relevance between "
-                             f"them; choose the BatchNorm after it (same channels) or a later layer")
-        if sum(want in s.outputs for s in _all_steps(steps)) != 1:
-            raise ValueError(f"layer {want!r} does not produce one tensor of the chain LRP walks "
-                             "(a BasicBlock's relu runs twice); choose e.g. its bn1/bn2 or the block itself")
-    acts: list[torch.Tensor] = []
-    found: list[torch.Tensor] = []
+    want = None if layer is None else _check_layer(model, steps, layer)
     with preserved(model):
         with torch.no_grad():
-            scores = check_scores(_forward(steps, x.detach(), want, acts))
+            scores, records = _forward(steps, x.detach())
+            scores = check_scores(scores)
             reference = model(x)
-        if reference.shape != scores.shape or not torch.allclose(
-                scores, reference, rtol=1e-4, atol=1e-5 * max(1.0, reference.abs().max().item())):
-            raise NotImplementedError("walking the model's layers in order does not reproduce model(x); lrp supports "
-                                      f"models whose forward() just runs their layers in order: {SUPPORTED}")
+        _check_reproduces(scores, reference)
         targets = check_targets(target, len(x), scores.shape[1]).to(scores.device)
-        R = _backward(steps, _start(scores, targets, contrastive), (rule, first_rule or rule), p, want, found)
-    return (found[0] if want is not None else R), (acts[0] if acts else None), scores
+        relevances = walk(steps, records, _start_relevance(scores, targets, start))
+        if want is None:
+            return _exhaust(relevances), None
+        R = next(R for step, R in relevances if want in step.outputs)
+    return R, _output_of(steps, records, want)
+
+
+def _exhaust(generator):
+    """The return value of a generator, after all it yields."""
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
 
 
 # ---- the methods ------------------------------------------------------------------------------
 
 def lrp(model: nn.Module, x: torch.Tensor, target: Target, rule: str = "epsilon", layer: Layer | None = None,
-        first_rule: str | None = None, contrastive=False, **params) -> torch.Tensor:
+        first_rule: str | None = None, start: str = "logit", *, contrastive=None, **params) -> torch.Tensor:
     """Layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2019): the relevance of each
     input pixel, (N, C, H, W), or with `layer` of each activation the layer outputs, (N, K, h, w).
 
     rule: "zero", "epsilon" (eps=0.25), "gamma" (gamma=0.25), "zplus", "alpha_beta" (alpha=1, beta=0)
     for every Conv2d/Linear; first_rule: the same choices or "zb" (bounds=(0, 1)) for the first one.
-    See the module docstring for the formulas and where the bias goes.
-    contrastive: False starts from the one-hot of the target times its logit y^c (so sum R = y^c);
-    True / "survey" or "authors": the Relevance-CAM starts of `contrastive_start` (not times the logit).
+    See the rule_* functions for the formulas and where the bias goes.
+    start: "logit" starts from the one-hot of the target times its logit y^c (so sum R = y^c);
+    "survey" or "authors": the Relevance-CAM starts of `contrastive_start` (not times the logit).
+    (contrastive=False/True/"survey"/"authors" is the older name of start: "logit"/"survey"/...)
     Works on nn.Sequential models (nested ones are opened up) and torchvision ResNets with BasicBlocks;
     BatchNorm2d is folded into the conv before it. Model mode and parameter grads are left as they were.
     """
-    return _relevance(model, x, target, layer, rule, first_rule, contrastive, params)[0]
+    start = _check_start(start, contrastive, default="logit")
+    steps = plan(model, rule, first_rule, **params)
+    return _relevance(model, x, target, layer, start, steps)[0]
 
 
-def relevance_cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, contrastive=True,
-                  rule: str = "zplus", first_rule: str | None = "zb", **params) -> torch.Tensor:
+def relevance_cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, start: str = "survey",
+                  rule: str = "zplus", first_rule: str | None = "zb", *, contrastive=None,
+                  **params) -> torch.Tensor:
     """Relevance-CAM (Lee, Kim, Park, Eo, Hwang, CVPR 2021): alpha_k = (1/Z) sum_ij R^k_ij, the spatial
     mean of the LRP relevance of the layer's channel k, and the map sum_k alpha_k A^k -- raw, with no
     ReLU (the authors' code applies none) and not normalised. -> (N, h, w).
 
     Defaults follow the authors' code: contrastive start, z+ (alpha1beta0) through the network, z^B
     at the first conv -- which never acts here, since the relevance stops at `layer` (it would for a
-    layer before the first conv). contrastive=True is the survey's start (others -1/(C-1), sum 0);
-    contrastive="authors" is the code's (others -1/C). Two small differences from the authors' code:
-    their z+ denominator adds the conv bias twice (unclipped), here b+ once; their z^B takes l, h as
-    each image's min and max, here fixed `bounds`.
+    layer before the first conv). start="survey" is the survey's start (others -1/(C-1), sum 0);
+    start="authors" is the code's (others -1/C); contrastive= is start's older name, as in `lrp`.
+    Two small differences from the authors' code: their z+ denominator adds the conv bias twice
+    (unclipped), here b+ once; their z^B takes l, h as each image's min and max, here fixed `bounds`.
     """
-    relevance, acts, _ = _relevance(model, x, target, layer, rule, first_rule, contrastive, params)
+    start = _check_start(start, contrastive, default="survey")
+    steps = plan(model, rule, first_rule, **params)
+    relevance, acts = _relevance(model, x, target, layer, start, steps)
     if acts.dim() != 4:
-        raise ValueError(f"Relevance-CAM needs a layer with (N, K, h, w) output; {layer!r} gives "
-                         f"{tuple(acts.shape)}; choose a conv block")
+        raise NotApplicable(f"Relevance-CAM needs a layer with (N, K, h, w) output; {layer!r} gives "
+                            f"{tuple(acts.shape)}; choose a conv block")
     return weighted_sum(relevance.mean(dim=(2, 3)), acts, relu=False)

@@ -1,46 +1,10 @@
 """Post-processing shared by every map: upsample to the image, and min-max normalise."""
 from __future__ import annotations
 
-import math
-import numbers
-import operator
-
 import torch
 import torch.nn.functional as F
 
-
-def _whole(value, name: str, minimum: int | None = None, floats: bool = True, want: str | None = None) -> int:
-    """`value` as an int, or a ValueError/TypeError naming `name` and what would be right.
-
-    Accepts ints, numpy integers and 0-dim integer tensors; with floats=True also a float with a whole
-    value (64.0). Refuses bools, fractions, NaN and inf.
-    """
-    want = want or (f"an integer >= {minimum}" if minimum is not None else "an integer")
-    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
-        raise TypeError(f"{name} must be {want}, got the bool {value!r}")
-    try:
-        whole = operator.index(value)
-    except TypeError:
-        real = isinstance(value, numbers.Real)
-        if not (floats and real and math.isfinite(value) and value == int(value)):
-            raise (ValueError if real else TypeError)(
-                f"{name} must be {want}, got {value!r} ({type(value).__name__})") from None
-        whole = int(value)
-    if minimum is not None and whole < minimum:
-        raise ValueError(f"{name} must be {want}, got {whole}")
-    return whole
-
-
-def _size(size, name: str = "size") -> tuple[int, int]:
-    """An int or an (H, W) pair of whole, positive pixel counts -> (H, W) ints."""
-    if isinstance(size, (tuple, list, torch.Size)):
-        if len(size) != 2:
-            raise ValueError(f"{name} must be an int or (H, W), got {tuple(size)}")
-        return _whole(size[0], f"{name}[0] (H)", 1), _whole(size[1], f"{name}[1] (W)", 1)
-    if isinstance(size, str) or not isinstance(size, (numbers.Real, torch.Tensor)):
-        raise TypeError(f"{name} must be an int or (H, W), got {type(size).__name__}")
-    side = _whole(size, name, 1)
-    return side, side
+from .checks import pixel_size
 
 
 def _check_real_maps(maps, name: str, dims: str, ok) -> torch.Tensor:
@@ -62,7 +26,7 @@ def upsample(maps: torch.Tensor, size) -> torch.Tensor:
     Non-finite values are not hidden: a NaN or inf spreads to the pixels interpolated from it.
     """
     _check_real_maps(maps, "upsample", "(N, h, w) or (h, w)", lambda d: d in (2, 3))
-    size = _size(size)
+    size = pixel_size(size)
     if maps.shape[-1] == 0 or maps.shape[-2] == 0:
         raise ValueError(f"maps must have at least one pixel to upsample, got shape {tuple(maps.shape)}")
     batch = maps if maps.dim() == 3 else maps[None]

@@ -24,8 +24,8 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from .hooks import Target, check_images, check_scores, check_targets, preserved
-from .maps import _size, normalize, upsample
+from .checks import Target, check_images, check_scores, check_targets, pixel_size, preserved
+from .maps import normalize, upsample
 
 
 def _shape(t) -> str:
@@ -231,7 +231,7 @@ def _check_boxes(boxes, size) -> torch.Tensor:
 
 def boxes_to_mask(boxes: torch.Tensor, size) -> torch.Tensor:
     """The union of boxes (M, 4) (x1, y1, x2, y2, x2/y2 exclusive) as a bool mask of `size` (H, W)."""
-    size = _size(size)
+    size = pixel_size(size)
     mask = torch.zeros(size, dtype=torch.bool)
     for x1, y1, x2, y2 in _check_boxes(boxes, size).tolist():
         mask[y1:y2, x1:x2] = True

@@ -57,23 +57,30 @@ class ShapesVGG(nn.Sequential):
                 nn.init.zeros_(m.bias)
 
 
+def fold_bn(weight: torch.Tensor, bias: torch.Tensor, bn: nn.BatchNorm2d):
+    """(weight, bias) of the conv that computes conv -> bn in one, bn in eval mode.
+
+    In eval mode BN is a fixed per-channel affine map, y = g (z - mean) / sd + b with
+    sd = sqrt(var + eps), so it merges into the conv before it:
+    w' = w g / sd, bias' = (bias - mean) g / sd + b. A BN without affine weights has g = 1, b = 0.
+    """
+    gamma = bn.weight.detach() if bn.weight is not None else torch.ones_like(bn.running_var)
+    beta = bn.bias.detach() if bn.bias is not None else torch.zeros_like(bn.running_mean)
+    scale = gamma / torch.sqrt(bn.running_var + bn.eps)
+    return weight.detach() * scale[:, None, None, None], (bias.detach() - bn.running_mean) * scale + beta
+
+
 @torch.no_grad()
 def fold_batchnorm(model):
     """A plain ShapesVGG (conv/ReLU only) that computes what ``model``, a ShapesVGG
-    with batchnorm=True, computes in eval mode.
-
-    In eval mode BN is a fixed per-channel affine map, y = g (z - mean) / sd + b,
-    so it merges into the conv before it: w' = w g / sd, bias' = (bias - mean) g / sd + b.
+    with batchnorm=True, computes in eval mode (each BN folded by `fold_bn`).
     Training with BN is much faster; explaining a plain conv/ReLU stack is simpler.
     """
     convs = [m for m in model if isinstance(m, nn.Conv2d)]
     plain = ShapesVGG(model.fc.out_features, [c.out_channels for c in convs])
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("bn")}
     for i, conv in enumerate(convs, start=1):
-        bn = getattr(model, f"bn{i}")
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        state[f"conv{i}.weight"] = conv.weight * scale[:, None, None, None]
-        state[f"conv{i}.bias"] = (conv.bias - bn.running_mean) * scale + bn.bias
+        state[f"conv{i}.weight"], state[f"conv{i}.bias"] = fold_bn(conv.weight, conv.bias, getattr(model, f"bn{i}"))
     plain.load_state_dict(state)
     return plain.eval()
 

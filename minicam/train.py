@@ -22,8 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import CLASSES, CUE_CLASS, make_shapes
-from .hooks import preserved
-from .maps import _whole
+from .checks import preserved, whole_number
 from .models import PRETRAINED, ShapesVGG, fold_batchnorm, shapes_resnet, weights_path
 
 EVAL_SEED = 1000
@@ -55,7 +54,7 @@ def predict(model, images, batch_size=250):
     parameter's requires_grad and .grad) is as it was afterwards."""
     _check_model(model)
     _check_images(images)
-    batch_size = _whole(batch_size, "batch_size", 1, floats=False)
+    batch_size = whole_number(batch_size, "batch_size", 1, floats=False)
     with preserved(model):
         if len(images) == 0:
             return model(images)
@@ -109,14 +108,14 @@ def check_options(name, seed=0, epochs=None, out=None, images=None):
     if not isinstance(name, str) or name not in CONFIGS:
         raise ValueError(f"name must be one of {PRETRAINED}, got {name!r}")
     cfg = CONFIGS[name]
-    seed = _whole(seed, "seed", -2 ** 63, floats=False, want="an integer (torch.manual_seed's seed)")
+    seed = whole_number(seed, "seed", -2 ** 63, floats=False, want="an integer (torch.manual_seed's seed)")
     if seed >= 2 ** 64:
         raise ValueError(f"seed must be an integer below 2**64 (torch.manual_seed's range), got {seed}")
-    epochs = cfg["epochs"] if epochs is None else _whole(
+    epochs = cfg["epochs"] if epochs is None else whole_number(
         epochs, "epochs", 1, floats=False, want=f"an integer in 1..{EVAL_SEED - 1}")
     if not 1 <= epochs < EVAL_SEED:
         raise ValueError(f"epochs must be in 1..{EVAL_SEED - 1} so training seeds stay below the held-out ones, got {epochs}")
-    n = cfg["n"] if images is None else _whole(images, "images", 1, floats=False,
+    n = cfg["n"] if images is None else whole_number(images, "images", 1, floats=False,
                                                 want="a positive integer (images per epoch)")
     return cfg, seed, epochs, n, _probe_out(weights_path(name) if out is None else out)
 
@@ -178,7 +177,7 @@ def report(name, model, n=1000):
     if not isinstance(name, str) or name not in CONFIGS:
         raise ValueError(f"name must be one of {PRETRAINED}, got {name!r}")
     _check_model(model)
-    n = _whole(n, "n", 1, floats=False, want="a positive integer (held-out images)")
+    n = whole_number(n, "n", 1, floats=False, want="a positive integer (held-out images)")
     bias = CONFIGS[name]["bias"]
     held = make_shapes(n, seed=EVAL_SEED, bias=bias)
     per_label, exact, per_class = accuracy(model, held.images, held.labels)

@@ -17,17 +17,22 @@ def to_rgb(image: torch.Tensor):
     return image.permute(1, 2, 0).cpu().numpy()
 
 
-def show_map(raw: torch.Tensor, ax=None, title: str | None = None, cmap: str = "jet", colorbar: bool = True,
-             **kwargs):
-    """Draw one raw map (h, w) with its own colour bar. Returns the AxesImage."""
-    ax = ax if ax is not None else plt.gca()
-    im = ax.imshow(raw.detach().float().cpu().numpy(), cmap=cmap, **kwargs)
+def _finish(ax, im, title: str | None, colorbar: bool):
+    """Title, no axes, and a colour bar beside the image if asked for. Returns the AxesImage."""
     if title:
         ax.set_title(title)
     ax.axis("off")
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return im
+
+
+def show_map(raw: torch.Tensor, ax=None, title: str | None = None, cmap: str = "jet", colorbar: bool = True,
+             **kwargs):
+    """Draw one raw map (h, w) with its own colour bar. Returns the AxesImage."""
+    ax = ax if ax is not None else plt.gca()
+    im = ax.imshow(raw.detach().float().cpu().numpy(), cmap=cmap, **kwargs)
+    return _finish(ax, im, title, colorbar)
 
 
 def overlay(image: torch.Tensor, raw: torch.Tensor, ax=None, title: str | None = None, alpha: float = 0.5,
@@ -38,9 +43,4 @@ def overlay(image: torch.Tensor, raw: torch.Tensor, ax=None, title: str | None =
     heat = normalize(upsample(raw.detach().float(), image.shape[-2:]))
     ax.imshow(to_rgb(image))
     im = ax.imshow(heat.cpu().numpy(), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
-    if title:
-        ax.set_title(title)
-    ax.axis("off")
-    if colorbar:
-        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    return im
+    return _finish(ax, im, title, colorbar)

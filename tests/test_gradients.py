@@ -250,3 +250,15 @@ def test_class_model_is_gradient_ascent_from_zero():
     # More steps raise the regularised objective.
     obj = lambda I: (model(I[None])[0, 1] - l2 * I.pow(2).sum()).item()
     assert obj(minicam.class_model(model, 1, (3, 2, 2), steps=20, lr=lr, l2=l2)) > obj(step2)
+
+
+def test_cam_checks_its_condition_as_the_identity_scores_equal_fc_of_gap():
+    model = gap_model(seed=7)
+    x = torch.rand(2, 3, 6, 6)
+    scores, (acts,) = minicam.forward_acts(model, x, ["relu2"])
+    minicam.gradients.check_gap_fc(scores, acts.mean(dim=(2, 3)), model.fc, "relu2", "fc")  # holds: no error
+    with pytest.raises(minicam.NotApplicable, match="not the spatial mean of 'relu2'"):
+        minicam.gradients.check_gap_fc(scores, acts.amax(dim=(2, 3)), model.fc, "relu2", "fc")
+    torch.testing.assert_close(minicam.cam(model, x, [1, 2], "relu2"), minicam.cam(model, x, [1, 2], "relu2", "fc"))
+    with pytest.raises(minicam.NotApplicable, match=r"\(N, K, h, w\) output; 'flatten' gives \(2, 5\)"):
+        minicam.cam(model, x, 0, "flatten")  # checked before any mean over (2, 3) is taken

@@ -1,5 +1,7 @@
 """What a user relies on: the model is left exactly as it was, the methods work in the settings
-people use them in (no_grad, in-place ReLU, batches, torchvision models), and bad input says what is wrong."""
+people use them in (no_grad, in-place ReLU, batches, torchvision models), and bad input says what is wrong.
+The contract every method keeps (state restored, no hooks, no_grad, batch == one by one) is checked for
+every entry of the method table in tests/test_methods.py."""
 from collections import OrderedDict
 
 import pytest
@@ -8,15 +10,8 @@ import torchvision
 from torch import nn
 
 import minicam
-
-METHODS = {
-    "saliency": lambda m, x, t, layer: minicam.saliency(m, x, t),
-    "gradcam": minicam.gradcam,
-    "gradcam_pp": minicam.gradcam_pp,
-    "guided_backprop": lambda m, x, t, layer: minicam.guided_backprop(m, x, t),
-    "guided_gradcam": minicam.guided_gradcam,
-    "cam": lambda m, x, t, layer: minicam.cam(m, x, t, layer, "fc"),
-}
+from minicam.hooks import hooked, replaced_outputs, trace
+from minicam.methods import METHODS
 
 
 def small_model():
@@ -29,36 +24,6 @@ def small_model():
 
 def all_hooks(model):
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
-
-
-@pytest.mark.parametrize("name", METHODS)
-def test_model_left_exactly_as_it_was(name):
-    model = small_model()
-    model.train()
-    model.bn1.eval()                         # a mixed state must come back mixed
-    model.conv1.weight.requires_grad_(False)
-    marker = torch.full_like(model.fc.weight, 7.0)
-    model.fc.weight.grad = marker
-    x = torch.rand(2, 3, 8, 8)
-    METHODS[name](model, x, 1, "relu2")
-    assert model.training and not model.bn1.training and model.drop.training
-    assert not model.conv1.weight.requires_grad and model.conv2.weight.requires_grad
-    assert model.fc.weight.grad is marker and torch.equal(marker, torch.full_like(marker, 7.0))
-    assert all(p.grad is None for n, p in model.named_parameters() if n != "fc.weight")
-    assert all_hooks(model) == 0
-
-
-@pytest.mark.parametrize("name", METHODS)
-def test_runs_in_eval_mode_inside_no_grad(name):
-    model = small_model()
-    x = torch.rand(2, 3, 8, 8)
-    model.eval()
-    expected = METHODS[name](model, x, [0, 2], "relu2")
-    model.train()                              # dropout on: the method must still switch it off
-    with torch.no_grad():
-        got = METHODS[name](model, x, [0, 2], "relu2")
-    torch.testing.assert_close(got, expected)
-    assert not got.requires_grad and torch.isfinite(got).all()
 
 
 def test_grad_mode_restored_after_call():
@@ -78,16 +43,6 @@ def test_hooks_removed_and_state_restored_when_the_call_raises():
         with pytest.raises(ValueError):
             call()
         assert all_hooks(model) == 0 and model.training and torch.is_grad_enabled()
-
-
-@pytest.mark.parametrize("name", ["gradcam", "gradcam_pp", "saliency", "guided_gradcam"])
-def test_batch_equals_images_one_by_one(name):
-    model = small_model()
-    x = torch.rand(3, 3, 8, 8)
-    targets = [2, 0, 1]
-    batch = METHODS[name](model, x, targets, "relu2")
-    for i, t in enumerate(targets):
-        torch.testing.assert_close(batch[i:i + 1], METHODS[name](model, x[i:i + 1], t, "relu2"))
 
 
 def test_layer_given_as_module_or_name():
@@ -178,3 +133,36 @@ def test_forward_acts_matches_capture():
     torch.testing.assert_close(a2, got.acts)
     torch.testing.assert_close(scores, got.scores)
     assert a1.shape == (2, 4, 8, 8)
+
+
+def test_trace_sees_every_module_once_in_the_order_it_finishes():
+    model = small_model()
+    x = torch.rand(2, 3, 8, 8)
+    found = trace(model.train(), x)
+    assert found.order == ["conv1", "bn1", "relu1", "drop", "conv2", "relu2", "gap", "flatten", "fc"]
+    assert set(found.runs.values()) == {1} and found.ndim["flatten"] == 2 and found.ndim["relu2"] == 4
+    scores, (acts,) = minicam.forward_acts(model, x, ["relu2"])
+    torch.testing.assert_close(found.scores, scores)                  # in eval mode, as every method runs
+    torch.testing.assert_close(found.means["relu2"], acts.mean(dim=(2, 3)))
+    assert model.training and all_hooks(model) == 0
+    shared = nn.ReLU()
+    twice = nn.Sequential(nn.Conv2d(3, 2, 1), shared, nn.Conv2d(2, 2, 1), shared, nn.Flatten(), nn.Linear(128, 2))
+    assert trace(twice, x).runs["1"] == 2
+
+
+def test_hooked_removes_its_hooks_also_when_the_block_raises():
+    model = small_model()
+    seen = []
+    with pytest.raises(RuntimeError, match="inside"):
+        with hooked([(model.relu2, lambda m, i, out: seen.append(out.shape))]):
+            model(torch.rand(1, 3, 8, 8))
+            raise RuntimeError("inside")
+    assert seen == [(1, 6, 8, 8)] and all_hooks(model) == 0
+
+
+def test_replaced_outputs_replace_each_output_for_the_block_only():
+    model = nn.Sequential(nn.Identity(), nn.ReLU())
+    x = torch.tensor([[-1.0, 2.0]])
+    with replaced_outputs([model[0], model[1]], lambda t: t * 10):
+        assert torch.equal(model(x), torch.tensor([[0.0, 200.0]]))   # relu(10 x) * 10
+    assert torch.equal(model(x), torch.tensor([[0.0, 2.0]])) and all_hooks(model) == 0

@@ -371,3 +371,43 @@ def test_relevance_cam_on_the_shipped_models(name, layer):
     x = make_shapes(4, seed=1000).images
     cams = relevance_cam(model, x, [0, 1, 2, 3], layer)
     assert cams.shape[0] == 4 and torch.isfinite(cams).all() and (cams.flatten(1).std(1) > 0).all()
+
+
+# ---- start=, the plan and the walk -------------------------------------------------------------
+
+def test_start_names_the_start_and_contrastive_still_works():
+    model, x = small_cnn(bias=True), torch.rand(2, 3, 8, 8)
+    for start, contrastive in (("logit", False), ("survey", True), ("survey", "survey"), ("authors", "authors")):
+        torch.testing.assert_close(lrp(model, x, 1, start=start), lrp(model, x, 1, contrastive=contrastive),
+                                   rtol=0, atol=0)
+        torch.testing.assert_close(relevance_cam(model, x, 1, "3", start=start),
+                                   relevance_cam(model, x, 1, "3", contrastive=contrastive), rtol=0, atol=0)
+    assert not torch.allclose(lrp(model, x, 1, start="survey"), lrp(model, x, 1, start="authors"))
+    with pytest.raises(ValueError, match="start must be 'logit'"):
+        lrp(model, x, 1, start="clrp")
+    with pytest.raises(ValueError, match="give start= only"):
+        lrp(model, x, 1, start="survey", contrastive=True)
+
+
+def test_the_plan_is_immutable_and_chooses_each_rule_once():
+    from dataclasses import FrozenInstanceError
+    from minicam.lrp import plan, rule_zb, rule_zplus
+    steps = plan(small_cnn(), rule="zplus", first_rule="zb", bounds=(-1.0, 1.0))
+    rules = [s.rule for s in steps if s.rule is not None]
+    assert len(rules) == 3 and rules[0].func is rule_zb and rules[0].keywords == {"bounds": (-1.0, 1.0)}
+    assert rules[1] is rule_zplus and rules[2] is rule_zplus
+    assert isinstance(steps, tuple) and [s.name for s in steps][:4] == ["0", "1", "2", "3.0"]
+    with pytest.raises(FrozenInstanceError):
+        steps[0].rule = rule_zplus
+
+
+def test_the_walk_is_lazy():
+    from minicam.lrp import _forward, plan, walk
+    model, x = small_cnn(), torch.rand(1, 3, 8, 8)
+    steps = plan(model, rule="zero")
+    scores, records = _forward(steps, x)
+    relevances = walk(steps, records, torch.zeros_like(scores).index_fill_(1, torch.tensor([0]), 1.0))
+    step, R = next(relevances)
+    assert step.name == "6" and R.shape == (1, 3)              # the last layer first, nothing computed yet
+    names = [step.name] + [s.name for s, _ in relevances]
+    assert names == ["6", "5", "4", "3.1", "3.0", "2", "1", "0"]

@@ -187,3 +187,21 @@ def test_training_is_seeded(tmp_path, capsys):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     with pytest.raises(SystemExit):
         main(["--all", "--out", str(a)])
+
+
+def test_fold_bn_is_conv_then_batchnorm_in_one():
+    from minicam.models import fold_bn
+    torch.manual_seed(1)
+    conv = nn.Conv2d(3, 4, 3)
+    for bn in (nn.BatchNorm2d(4), nn.BatchNorm2d(4, affine=False)):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        if bn.affine:
+            nn.init.uniform_(bn.weight, 0.5, 2.0)
+            nn.init.uniform_(bn.bias, -0.5, 0.5)
+        bn.eval()
+        w, b = fold_bn(conv.weight, conv.bias, bn)
+        x = torch.rand(2, 3, 6, 6)
+        with torch.no_grad():
+            torch.testing.assert_close(F.conv2d(x, w, b), bn(conv(x)), rtol=1e-5, atol=1e-6)
+        assert not w.requires_grad and not b.requires_grad

@@ -272,9 +272,9 @@ def test_colour_bar_labels_span_the_raw_map():
     ex = Explorer(small_model(), small_images())
     for method in ("Grad-CAM", "saliency", "guided backprop"):
         raw = ex.show(method=method, layer="4")
-        scale = ex._bar_scale.get_text()
+        scale = ex.figure.bar_scale.get_text()
         factor = 10 ** int(scale[3:]) if scale else 1  # "×1e-5" -> 1e-5
-        labels = [float(label.get_text()) * factor for label in ex._tick_labels]
+        labels = [float(label.get_text()) * factor for label in ex.figure.tick_labels]
         low, high = (-raw.abs().max(), raw.abs().max()) if raw.dim() == 3 else (raw.min(), raw.max())
         assert_close(torch.tensor([labels[0], labels[-1]]), torch.stack([low, high]).float(), rtol=5e-3, atol=0)
 

@@ -1,0 +1,161 @@
+"""What every map function checks before it computes, and the one promise it keeps afterwards.
+
+The checks turn a wrong argument into an error that names it and says what would be right; `preserved`
+leaves the model exactly as it was found. `NotApplicable` is the one error that means "this method
+is not defined here" (CAM away from GAP -> fc, LRP on a layer it cannot walk), as opposed to a
+mistake in the arguments or in the model.
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import math
+import numbers
+import operator
+from typing import Sequence, Union
+
+import torch
+from torch import nn
+
+Layer = Union[str, nn.Module]
+Target = Union[int, Sequence[int], torch.Tensor]
+
+
+class NotApplicable(ValueError):
+    """The method is not defined for this model or layer (a ValueError, so `except ValueError` still
+    catches it); the message says why and what would apply instead."""
+
+
+class Unsupported(NotApplicable, NotImplementedError):
+    """NotApplicable because the model holds something the method cannot handle (LRP and a layer
+    type it has no rule for); also a NotImplementedError."""
+
+
+def check_images(x) -> torch.Tensor:
+    """Return x if it is a floating (N, C, H, W) tensor, else raise saying what would be right."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}; "
+                         "for one image use x.unsqueeze(0)")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating tensor, got dtype {x.dtype}; use x.float()")
+    return x
+
+
+def _as_target_tensor(target: Target, n: int) -> torch.Tensor:
+    """target as a (N,) long tensor, not yet checked against n or the number of classes."""
+    if isinstance(target, bool):
+        raise TypeError("target must be an int class index (or one per image), not a bool")
+    if isinstance(target, int):
+        return torch.full((n,), target, dtype=torch.long)
+    if isinstance(target, torch.Tensor):
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+        if target.dim() > 1:
+            raise ValueError(f"target must be an int or 1-D, got shape {tuple(target.shape)}")
+        t = target.reshape(-1).long()
+        return t.expand(n).clone() if t.numel() == 1 else t
+    if isinstance(target, (list, tuple)):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in target):
+            raise TypeError("target as a list must hold ints (one class index per image)")
+        return torch.tensor(list(target), dtype=torch.long)
+    raise TypeError(f"target must be an int, a list of ints or a tensor, got {type(target).__name__}")
+
+
+def check_targets(target: Target, n: int, num_classes: int) -> torch.Tensor:
+    """One class index per image, as a (N,) long tensor; an int means the same class for all."""
+    t = _as_target_tensor(target, n)
+    if t.numel() != n:
+        raise ValueError(f"target has {t.numel()} entries but x holds {n} images; "
+                         "give one int for all images or one per image")
+    bad = t[(t < 0) | (t >= num_classes)]
+    if bad.numel():
+        raise ValueError(f"target {bad[0].item()} is out of range: the model has {num_classes} "
+                         f"classes, so targets must lie in 0..{num_classes - 1}")
+    return t
+
+
+def check_scores(scores) -> torch.Tensor:
+    """Return scores if they are (N, classes), else raise: a map method needs class scores."""
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(f"the model must return class scores of shape (N, classes), got {shape}")
+    return scores
+
+
+def check_runs_once(name: str, runs: int, hint: str = " (e.g. its parent block)") -> None:
+    """A layer's activations are one tensor only if the layer ran exactly once in the forward pass."""
+    if runs != 1:
+        raise ValueError(f"layer {name!r} ran {runs} times in one forward pass, and a layer that runs {runs} "
+                         f"times has no single output; choose a layer that runs exactly once{hint}")
+
+
+def resolve_layer(model: nn.Module, layer: Layer) -> tuple[str, nn.Module]:
+    """Find `layer` (a dotted name from model.named_modules(), or the module itself) in the model."""
+    modules = dict(model.named_modules())
+    if isinstance(layer, nn.Module):
+        for name, module in modules.items():
+            if module is layer:
+                return name, module
+        raise ValueError(f"the module {layer.__class__.__name__} given as layer is not part of the model")
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a name from model.named_modules() or an nn.Module, "
+                        f"got {type(layer).__name__}")
+    if layer in modules and layer != "":
+        return layer, modules[layer]
+    names = [n for n in modules if n]
+    close = difflib.get_close_matches(layer, names, n=len(names), cutoff=0.0)
+    shown = ", ".join(repr(n) for n in close[:12]) + (", ..." if len(close) > 12 else "")
+    raise ValueError(f"layer {layer!r} not found; layers are (closest first): {shown}")
+
+
+@contextlib.contextmanager
+def preserved(model: nn.Module):
+    """Run the model in eval mode; afterwards every module's mode and every parameter's
+    requires_grad and .grad are exactly as they were, whatever happened inside."""
+    modes = [(m, m.training) for m in model.modules()]
+    params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
+    model.eval()  # dropout and batch statistics would otherwise make the map random and batch-dependent
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        for p, flag, grad in params:
+            p.requires_grad_(flag)
+            p.grad = grad
+
+
+def whole_number(value, name: str, minimum: int | None = None, floats: bool = True, want: str | None = None) -> int:
+    """`value` as an int, or a ValueError/TypeError naming `name` and what would be right.
+
+    Accepts ints, numpy integers and 0-dim integer tensors; with floats=True also a float with a whole
+    value (64.0). Refuses bools, fractions, NaN and inf.
+    """
+    want = want or (f"an integer >= {minimum}" if minimum is not None else "an integer")
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        raise TypeError(f"{name} must be {want}, got the bool {value!r}")
+    try:
+        whole = operator.index(value)
+    except TypeError:
+        real = isinstance(value, numbers.Real)
+        if not (floats and real and math.isfinite(value) and value == int(value)):
+            raise (ValueError if real else TypeError)(
+                f"{name} must be {want}, got {value!r} ({type(value).__name__})") from None
+        whole = int(value)
+    if minimum is not None and whole < minimum:
+        raise ValueError(f"{name} must be {want}, got {whole}")
+    return whole
+
+
+def pixel_size(size, name: str = "size") -> tuple[int, int]:
+    """An int or an (H, W) pair of whole, positive pixel counts -> (H, W) ints."""
+    if isinstance(size, (tuple, list, torch.Size)):
+        if len(size) != 2:
+            raise ValueError(f"{name} must be an int or (H, W), got {tuple(size)}")
+        return whole_number(size[0], f"{name}[0] (H)", 1), whole_number(size[1], f"{name}[1] (W)", 1)
+    if isinstance(size, str) or not isinstance(size, (numbers.Real, torch.Tensor)):
+        raise TypeError(f"{name} must be an int or (H, W), got {type(size).__name__}")
+    side = whole_number(size, name, 1)
+    return side, side

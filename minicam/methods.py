@@ -1,0 +1,70 @@
+"""Every map method of the suite in one table: `METHODS[name]` is a `Method`, called as
+`method(model, x, target, layer)` -> the raw map, as the method's own minicam function returns it.
+
+A method says what it needs (`needs_layer`: a layer to explain, else it explains the input pixels;
+`needs_gap_fc`: the layer must feed global average pooling and one linear layer) and says that it
+does not apply by raising `NotApplicable` (a ValueError), never anything else. The CAM family
+(CAM, Grad-CAM, its counterfactual, Grad-CAM++) is its channel weights w^c_k on one `Capture`:
+`method.from_capture(model, layer, cap, targets)` is sum_k w^c_k A^k without another pass.
+
+The explorer, the evaluation and the tests take their methods from here: a new method is one entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .checks import Layer, NotApplicable, Target, Unsupported  # noqa: F401  (part of this module's API)
+from .gradients import (cam, cam_fc, cam_weights, gradcam, gradcam_pp, gradcam_weights, gradcampp_weights,
+                        guided_backprop, guided_gradcam, saliency, weighted_sum)
+from .hooks import Capture
+from .lrp import lrp, relevance_cam
+
+
+@dataclass(frozen=True)
+class Method:
+    """One map method. compute(model, x (N, C, H, W), target, layer) -> raw map: (N, h, w) at the
+    layer's resolution for layer methods (Guided Grad-CAM: (N, C, H, W)), (N, H, W) or (N, C, H, W)
+    at the input for the others, which ignore `layer`. weights(model, layer, cap, targets) -> (N, K):
+    the CAM family's channel weights, None for the rest; relu: whether the weighted sum is rectified.
+    explorer: offered by the explorer unless its `methods` says otherwise."""
+    name: str
+    compute: Callable[[nn.Module, torch.Tensor, Target, Layer | None], torch.Tensor]
+    needs_layer: bool = True
+    needs_gap_fc: bool = False
+    weights: Callable | None = None
+    relu: bool = True
+    explorer: bool = True
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | None = None):
+        return self.compute(model, x, target, layer)
+
+    def from_capture(self, model: nn.Module, layer: str, cap: Capture, targets: torch.Tensor) -> torch.Tensor:
+        """The map sum_k w^c_k A^k from a Capture already taken at `layer` for `targets` (N,)."""
+        if self.weights is None:
+            raise TypeError(f"{self.name} is not of the CAM family: call it, it has no weights on a Capture")
+        return weighted_sum(self.weights(model, layer, cap, targets), cap.acts, relu=self.relu)
+
+
+def _cam_weights(model, layer, cap, targets):
+    return cam_weights(cam_fc(model, layer, cap.scores, cap.acts), targets)
+
+
+_TABLE = [
+    Method("Grad-CAM", gradcam, weights=lambda model, layer, cap, targets: gradcam_weights(cap.grads)),
+    Method("Grad-CAM (counterfactual)", lambda model, x, target, layer: gradcam(model, x, target, layer, True),
+           weights=lambda model, layer, cap, targets: gradcam_weights(-cap.grads)),
+    Method("Grad-CAM++", gradcam_pp, weights=lambda model, layer, cap, targets: gradcampp_weights(cap.acts, cap.grads)),
+    Method("CAM", cam, needs_gap_fc=True, weights=_cam_weights, relu=False),
+    Method("Guided Grad-CAM", guided_gradcam),
+    Method("Relevance-CAM", relevance_cam),
+    Method("saliency", lambda model, x, target, layer=None: saliency(model, x, target), needs_layer=False),
+    Method("guided backprop", lambda model, x, target, layer=None: guided_backprop(model, x, target),
+           needs_layer=False),
+    Method("LRP", lambda model, x, target, layer=None: lrp(model, x, target), needs_layer=False, explorer=False),
+]
+METHODS: dict[str, Method] = {method.name: method for method in _TABLE}
+CAM_FAMILY = tuple(name for name, method in METHODS.items() if method.weights is not None)

@@ -1,0 +1,107 @@
+"""The evaluation's pieces: the maps are the direct minicam calls, the scores are minicam.metrics'
+numbers, and the table is what the rows say."""
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+import minicam
+from minicam import evaluate, metrics
+from minicam.checks import NotApplicable
+from minicam.lrp import relevance_cam
+
+
+def gap_model(classes=4):
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, 4, 3, padding=1), relu1=nn.ReLU(), pool=nn.MaxPool2d(4),
+        conv2=nn.Conv2d(4, 5, 3, padding=1), relu2=nn.ReLU(),
+        gap=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(5, classes))).eval()
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return evaluate.held_out_pairs(6, seed=1000)
+
+
+def test_held_out_pairs_are_every_present_class(pairs):
+    data = minicam.data.make_shapes(6, seed=1000)
+    assert len(pairs["classes"]) == int(data.labels.sum()) == len(pairs["boxes"]) == len(pairs["images"])
+    for box, c in zip(pairs["boxes"], pairs["classes"]):
+        assert len(box) >= 1 and box.shape[1] == 4
+
+
+def test_method_maps_are_the_direct_calls():
+    model, x, t = gap_model(), torch.rand(3, 3, 16, 16), torch.tensor([0, 3, 1])
+    maps = evaluate.method_maps(model, x, t, "relu2")
+    assert list(maps) == list(evaluate.EVALUATED)
+    torch.testing.assert_close(maps["Grad-CAM"], minicam.gradcam(model, x, t, "relu2"), rtol=0, atol=0)
+    torch.testing.assert_close(maps["Grad-CAM++"], minicam.gradcam_pp(model, x, t, "relu2"), rtol=0, atol=0)
+    torch.testing.assert_close(maps["CAM"], minicam.cam(model, x, t, "relu2", "fc"), rtol=0, atol=0)
+    torch.testing.assert_close(maps["Relevance-CAM"], relevance_cam(model, x, t, "relu2"), rtol=0, atol=0)
+    shallow = evaluate.method_maps(model, x, t, "relu1")
+    assert isinstance(shallow["CAM"], NotApplicable) and shallow["Grad-CAM"].shape == (3, 16, 16)
+
+
+def test_in_batches_concatenates_and_keeps_the_first_error():
+    x = torch.arange(7.0)
+    got = evaluate.in_batches(lambda t: {"double": 2 * t, "first": t[:1]}, 3, x)
+    assert torch.equal(got["double"], 2 * x) and got["first"].tolist() == [0.0, 3.0, 6.0]
+    err = NotApplicable("no")
+    got = evaluate.in_batches(lambda t: {"m": err if t[0] == 3 else t}, 3, x)
+    assert got["m"] is err
+
+
+def test_score_row_is_minicam_metrics_on_the_pairs(pairs):
+    model = gap_model()
+    x, cls, masks, boxes = pairs["images"], pairs["classes"], pairs["masks"], pairs["boxes"]
+    raw = minicam.gradcam(model, x, cls, "relu2")
+    Y = metrics.target_probs(model, x, cls, "sigmoid")
+    row = evaluate.score_row(model, x, cls, masks, boxes, raw, Y, batch_size=4)
+    O = metrics.target_probs(model, metrics.explanation_map(raw, x), cls, "sigmoid")
+    maps = minicam.upsample(raw, x.shape[-2:])
+    own = masks[torch.arange(len(cls)), cls]
+    assert row["pairs"] == len(cls)
+    assert row["avg_drop"] == pytest.approx(metrics.average_drop(Y, O))
+    assert row["incr_conf"] == pytest.approx(metrics.increase_in_confidence(Y, O))
+    assert row["loc_0.5"] == pytest.approx(sum(metrics.loc(m, b, 0.5) for m, b in zip(maps, boxes)) / len(cls))
+    assert row["pointing"] == pytest.approx(100 * metrics.pointing_game(maps, own).double().mean().item())
+    assert row["miou"] == pytest.approx(metrics.mask_iou(maps, own, evaluate.MASK_DELTA).mean().item())
+    assert row["off_target"] == pytest.approx(metrics.off_target(maps, masks, cls).mean().item())
+    ious = [metrics.iou(metrics.box_from_map(m, evaluate.BOX_FRACTION), b).max().item() for m, b in zip(maps, boxes)]
+    assert row["box_iou"] == pytest.approx(sum(ious) / len(ious))
+
+
+def test_rows_at_one_layer(pairs):
+    model, notes = gap_model(), []
+    Y = metrics.target_probs(model, pairs["images"], pairs["classes"], "sigmoid")
+    rows = evaluate.rows_at(model, "m", "relu1", pairs, Y, 100, notes)
+    assert [r["method"] for r in rows] == ["Grad-CAM", "Grad-CAM++", "Relevance-CAM"]  # CAM: silently left out
+    assert rows[0]["win_vs_gradcam"] == 50 and notes == []
+    assert all(set(r) == {key for key, _, _ in evaluate.COLUMNS} for r in rows)
+    assert [r["method"] for r in evaluate.rows_at(model, "m", "relu2", pairs, Y, 100, notes)][2] == "CAM"
+
+
+def test_table_report_and_csv(tmp_path):
+    row = {key: 0 for key, _, _ in evaluate.COLUMNS}
+    row.update(model="shapes_vgg", layer="relu6", method="CAM", pairs=3, avg_drop=1.234, loc_0=0.5)
+    table = evaluate.to_markdown([row]).splitlines()
+    assert table[0].startswith("| model | layer | method | pairs | Avg Drop % ↓") and table[1].startswith("|---|---|---|---:|")
+    assert table[2].startswith("| shapes_vgg | relu6 | CAM | 3 | 1.23 | 0.00 | 0.00 | 0.500 |")
+    text = evaluate.report([row], ["a note"], n=5, seed=1000)
+    assert text.startswith("# minicam evaluation: 5 held-out shapes images (seed 1000), 3 (image, class) pairs")
+    assert text.endswith("- a note\n")
+    evaluate.write_csv([row], tmp_path / "m.csv")
+    assert (tmp_path / "m.csv").read_text().splitlines()[0] == ",".join(key for key, _, _ in evaluate.COLUMNS)
+
+
+def test_evaluate_on_a_shipped_model_and_a_misspelt_layer():
+    try:
+        minicam.models.load_pretrained("shapes_vgg")
+    except FileNotFoundError as err:
+        pytest.skip(f"shapes_vgg weights not there: {err}")
+    rows, notes = evaluate.evaluate(["shapes_vgg"], n=4, layers=["relu6"], progress=False)
+    assert [r["method"] for r in rows] == list(evaluate.EVALUATED) and notes == []
+    with pytest.raises(ValueError, match="in model 'shapes_vgg': layer 'relu9' not found"):
+        evaluate.evaluate(["shapes_vgg"], n=4, layers=["relu9"], progress=False)

@@ -1,0 +1,118 @@
+"""The method table's common contract, checked for every entry: a new method is one entry in
+minicam.methods.METHODS and is tested here automatically."""
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+import minicam
+from minicam.methods import CAM_FAMILY, METHODS, NotApplicable
+
+
+def small_model():
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, 4, 3, padding=1), bn1=nn.BatchNorm2d(4), relu1=nn.ReLU(inplace=True),
+        drop=nn.Dropout(0.5), conv2=nn.Conv2d(4, 6, 3, padding=1), relu2=nn.ReLU(),
+        gap=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(6, 3)))
+
+
+def all_hooks(model):
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
+
+
+def test_the_table_holds_every_method_of_the_suite():
+    assert set(METHODS) == {"saliency", "guided backprop", "CAM", "Grad-CAM", "Grad-CAM (counterfactual)",
+                            "Grad-CAM++", "Guided Grad-CAM", "LRP", "Relevance-CAM"}
+    assert CAM_FAMILY == ("Grad-CAM", "Grad-CAM (counterfactual)", "Grad-CAM++", "CAM")
+    assert [n for n, m in METHODS.items() if not m.needs_layer] == ["saliency", "guided backprop", "LRP"]
+    assert [n for n, m in METHODS.items() if m.needs_gap_fc] == ["CAM"]
+    assert issubclass(NotApplicable, ValueError) and minicam.NotApplicable is NotApplicable
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_shape_is_the_layers_or_the_images(name):
+    model, x = small_model(), torch.rand(2, 3, 8, 6)
+    out = METHODS[name](model, x, [0, 2], "relu2")
+    assert out.shape[0] == 2 and out.shape[-2:] == (8, 6) and not out.requires_grad
+    assert out.dim() in (3, 4) and (out.dim() == 3 or out.shape[1] == 3)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_model_left_exactly_as_it_was(name):
+    model = small_model()
+    model.train()
+    model.bn1.eval()                         # a mixed state must come back mixed
+    model.conv1.weight.requires_grad_(False)
+    marker = torch.full_like(model.fc.weight, 7.0)
+    model.fc.weight.grad = marker
+    METHODS[name](model, torch.rand(2, 3, 8, 8), 1, "relu2")
+    assert model.training and not model.bn1.training and model.drop.training
+    assert not model.conv1.weight.requires_grad and model.conv2.weight.requires_grad
+    assert model.fc.weight.grad is marker and torch.equal(marker, torch.full_like(marker, 7.0))
+    assert all(p.grad is None for n, p in model.named_parameters() if n != "fc.weight")
+    assert all_hooks(model) == 0
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_runs_in_eval_mode_inside_no_grad(name):
+    model = small_model()
+    x = torch.rand(2, 3, 8, 8)
+    model.eval()
+    expected = METHODS[name](model, x, [0, 2], "relu2")
+    model.train()                              # dropout on: the method must still switch it off
+    with torch.no_grad():
+        got = METHODS[name](model, x, [0, 2], "relu2")
+    torch.testing.assert_close(got, expected)
+    assert not got.requires_grad and torch.isfinite(got).all()
+    assert torch.is_grad_enabled()
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_batch_equals_images_one_by_one(name):
+    model = small_model()
+    x = torch.rand(3, 3, 8, 8)
+    targets = [2, 0, 1]
+    batch = METHODS[name](model, x, targets, "relu2")
+    for i, t in enumerate(targets):
+        torch.testing.assert_close(batch[i:i + 1], METHODS[name](model, x[i:i + 1], t, "relu2"))
+
+
+@pytest.mark.parametrize("name", CAM_FAMILY)
+def test_cam_family_from_one_capture_is_the_direct_call(name):
+    model, x, targets = small_model(), torch.rand(3, 3, 8, 8), torch.tensor([2, 0, 1])
+    cap = minicam.capture(model, x, targets, "relu2")
+    torch.testing.assert_close(METHODS[name].from_capture(model, "relu2", cap, targets),
+                               METHODS[name](model, x, targets, "relu2"), rtol=0, atol=0)
+
+
+def test_methods_outside_the_cam_family_have_no_weights():
+    with pytest.raises(TypeError, match="not of the CAM family"):
+        METHODS["saliency"].from_capture(small_model(), "relu2", None, torch.tensor([0]))
+
+
+class Functional(nn.Module):
+    """ReLU as a function and a mean instead of GAP: only the gradient methods apply."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.fc = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.b(self.a(x).relu()).relu().mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_method_that_does_not_apply_says_so_with_not_applicable(name):
+    model, x = Functional(), torch.rand(2, 3, 8, 8)
+    if name in ("saliency", "Grad-CAM", "Grad-CAM (counterfactual)", "Grad-CAM++"):
+        assert METHODS[name](model, x, 1, "b").shape[0] == 2
+    else:  # CAM: b's output is not rectified before the mean; guided backprop: no nn.ReLU; LRP: a custom forward
+        with pytest.raises(NotApplicable):
+            METHODS[name](model, x, 1, "b")
+    with pytest.raises(ValueError) as error:  # a wrong argument where the method applies: not NotApplicable
+        METHODS[name](small_model(), x, 5, "relu2")
+    assert not isinstance(error.value, NotApplicable) and "out of range" in str(error.value)
