@@ -12,6 +12,16 @@ from minicam.checks import NotApplicable
 from minicam.lrp import relevance_cam
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: these small batches are fastest so, and many times faster than in two threads
+    on a machine shared with other jobs. The setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def gap_model(classes=4):
     torch.manual_seed(0)
     return nn.Sequential(OrderedDict(
@@ -105,3 +115,57 @@ def test_evaluate_on_a_shipped_model_and_a_misspelt_layer():
     assert [r["method"] for r in rows] == list(evaluate.EVALUATED) and notes == []
     with pytest.raises(ValueError, match="in model 'shapes_vgg': layer 'relu9' not found"):
         evaluate.evaluate(["shapes_vgg"], n=4, layers=["relu9"], progress=False)
+
+
+# ---- python -m minicam.evaluate --------------------------------------------------------------
+
+def test_evaluate_smoke(tmp_path, monkeypatch):
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
+    from minicam import evaluate
+
+    if not models.weights_path("shapes_vgg").exists():
+        # The pipeline is what is tested here, not the numbers: an untrained model will do.
+        torch.manual_seed(0)
+        monkeypatch.setattr(models, "load_pretrained", lambda name: models.create_model(name).eval())
+    rows = evaluate.main(["--n", "4", "--models", "shapes_vgg", "--layers", "relu6",
+                          "--out", str(tmp_path), "--quiet"])
+    methods = [row["method"] for row in rows]
+    assert methods[:3] == ["Grad-CAM", "Grad-CAM++", "CAM"]
+    assert rows[0]["win_vs_gradcam"] == 50.0   # Grad-CAM against itself
+    for row in rows:
+        assert 0 <= row["avg_drop"] <= 100 and 0 <= row["loc_0"] <= 1 and 0 <= row["off_target"] <= 1
+    text = (tmp_path / "metrics.md").read_text()
+    assert "| shapes_vgg | relu6 | Grad-CAM++ |" in text
+    assert (tmp_path / "metrics.csv").read_text().count("\n") == len(rows) + 1
+
+
+def test_evaluate_shares_one_capture_but_gives_the_methods_own_maps():
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    import minicam
+    from minicam import evaluate
+
+    torch.manual_seed(0)
+    model, x = models.create_model("shapes_vgg").eval(), torch.rand(3, 3, 32, 32)
+    maps = evaluate.gradient_maps(model, x, [0, 1, 3], "relu4")
+    torch.testing.assert_close(maps["Grad-CAM"], minicam.gradcam(model, x, [0, 1, 3], "relu4"))
+    torch.testing.assert_close(maps["Grad-CAM++"], minicam.gradcam_pp(model, x, [0, 1, 3], "relu4"))
+
+
+def test_evaluate_skips_a_model_without_weights_and_says_so(monkeypatch):
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
+    from minicam import evaluate
+
+    def load(name):
+        if name == "shapes_resnet":
+            raise FileNotFoundError("shapes_resnet.pt is missing")
+        torch.manual_seed(0)
+        return models.create_model(name).eval()
+
+    monkeypatch.setattr(models, "load_pretrained", load)
+    rows, notes = evaluate.evaluate(["shapes_resnet", "shapes_vgg"], n=2, layers=["relu6"], progress=False)
+    assert {row["model"] for row in rows} == {"shapes_vgg"}
+    assert any("shapes_resnet skipped" in note for note in notes)
+    with pytest.raises(FileNotFoundError, match="no model could be loaded"):
+        evaluate.evaluate(["shapes_resnet"], n=2, progress=False)
