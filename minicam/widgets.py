@@ -11,7 +11,9 @@ table `minicam.methods.METHODS`, so a new method there is a new entry of the men
 Each image's forward and backward pass to a layer is cached per (image, layer, class): the CAM family
 (CAM, Grad-CAM, its counterfactual and Grad-CAM++) all come from that one `Capture`, so switching
 between them costs no pass, and a class or layer change costs one. The maps are the numbers the direct
-minicam calls give (tests/test_widgets.py checks every position of the controls).
+minicam calls give (tests/test_widgets.py checks every position of the controls on a small model).
+Only the method's own `NotApplicable` is a notice ("not available here"); any other exception, e.g.
+a bug in the model, is an error: shown as one, in place of the map, and not cached.
 """
 from __future__ import annotations
 
@@ -147,10 +149,12 @@ class Explorer:
     """The explorer's state, controls and cache; `Explorer(...).widget` is what a notebook shows,
     and `widget.explorer` leads back here.
 
-    model: a classifier returning scores (N, classes). images: (N, 1 or 3, H, W) in [0, 1] (shown
-    clamped to [0, 1]). class_names: one per output (default "class 0", ...). layers: names (or
-    modules) whose output is (N, K, h, w) and that run once per forward pass, shown in forward order
-    (default: `default_layers`). methods: names from `minicam.methods.METHODS` (default: METHODS).
+    model: a classifier returning scores (N, classes), or the name of a shipped model ("shapes_vgg",
+    see minicam.models.PRETRAINED), which is loaded. images: (N, 1 or 3, H, W), finite, in [0, 1]
+    (shown clamped to [0, 1]). class_names: a list, one per output (default "class 0", ...); a single
+    string is refused. layers: names (or modules) whose output is (N, K, h, w) and that run once per
+    forward pass, shown in forward order (default: `default_layers`); one name is a list of one.
+    methods: names from `minicam.methods.METHODS` (default: METHODS); one name is a list of one.
     prob: "sigmoid" (default: minicam's shapes models are multi-label, each class is present when
     sigmoid(y^c) > 0.5) or "softmax" (single-label classifiers), for the probabilities shown beside
     the logits. threads: torch threads while the explorer computes (restored afterwards); one image's
@@ -160,8 +164,9 @@ class Explorer:
     After every render: `current_map` is the raw map shown, exactly what the direct minicam call
     returns for that one image (batch dimension dropped: (h, w), (H, W) for saliency, (C, H, W) for
     guided backprop and Guided Grad-CAM) or None; `message` says why there is no map (the method's
-    NotApplicable); `error` keeps an unexpected exception, also shown as text in the widget
-    (ipywidgets would swallow it). `png` holds the picture's bytes.
+    NotApplicable, the one notice, shown in place of the map); `error` keeps any other exception --
+    an error of the model itself included -- shown in red in place of the map and below the picture
+    (ipywidgets would swallow it), and never cached. `png` holds the picture's bytes.
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, class_names=None, layers=None, methods=None,
@@ -298,12 +303,13 @@ class Explorer:
             name = None
         if name not in self.layers:
             raise ValueError(f"layer must be one of the explorer's layers {self.layers}, got {layer!r}")
-        target = whole_number(target, "target", 0, floats=False, want=f"a class index in 0..{len(self.class_names) - 1}")
-        index = whole_number(index, "index", 0, floats=False, want=f"an image index in 0..{len(self.images) - 1}")
+        classes, images = f"a class index in 0..{len(self.class_names) - 1}", f"an image index in 0..{len(self.images) - 1}"
+        target = whole_number(target, "target", 0, floats=False, want=classes)
+        index = whole_number(index, "index", 0, floats=False, want=images)
         if target >= len(self.class_names):
-            raise ValueError(f"target must be a class index in 0..{len(self.class_names) - 1}, got {target}")
+            raise ValueError(f"target must be {classes}, got {target}")
         if index >= len(self.images):
-            raise IndexError(f"index must be an image index in 0..{len(self.images) - 1}, got {index}")
+            raise IndexError(f"index must be {images}, got {index}")
         return method, name, target, index
 
     # ---- the widget ------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """The evaluation's pieces: the maps are the direct minicam calls, the scores are minicam.metrics'
 numbers, and the table is what the rows say."""
 from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
@@ -169,3 +172,80 @@ def test_evaluate_skips_a_model_without_weights_and_says_so(monkeypatch):
     assert any("shapes_resnet skipped" in note for note in notes)
     with pytest.raises(FileNotFoundError, match="no model could be loaded"):
         evaluate.evaluate(["shapes_resnet"], n=2, progress=False)
+
+
+# ---- issue 12, defect 8: every option checked before any work ---------------------------------------
+
+def test_the_command_line_refuses_a_bad_option_without_a_traceback(tmp_path):
+    """The real `python -m minicam.evaluate`: usage, the option and what would be right, exit 2."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(minicam.__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "minicam.evaluate", "--seed", "-1", "--out", str(tmp_path / "r"),
+                          "--quiet"], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert "Traceback" not in run.stderr and run.stderr.startswith("usage:")
+    assert "--seed must be a non-negative integer" in run.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "--seed must be a non-negative integer"),
+    (["--n", "0"], "--n must be a positive integer"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer"),
+    (["--layers", "relu9"], "--layers: in model 'shapes_vgg': layer 'relu9' not found; layers must be among its "
+                            "candidate layers: conv1, relu1, pool1, conv2, relu2"),
+    (["--models", "shapes_vgg", "--layers", "fc"], "--layers: in model 'shapes_vgg': layer 'fc' cannot be used: it "
+                                                   "does not output (N, K, h, w) maps"),
+    (["--models", "shapes_resnet", "--layers", "layer4.0.relu"], "layer 'layer4.0.relu' cannot be used"),
+    (["--models", "vgg"], "argument --models: invalid choice: 'vgg'"),
+])
+def test_every_bad_option_is_an_argparse_error_before_any_work(argv, message, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(evaluate, "held_out_pairs", lambda *a: pytest.fail("images were made before the check"))
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: pytest.fail("the evaluation ran before the check"))
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(argv + ["--out", str(tmp_path), "--quiet"])
+    assert err.value.code == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and "Traceback" not in stderr
+
+
+def test_the_output_directory_is_probed_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: pytest.fail("the evaluation ran before the probe"))
+    afile = tmp_path / "a_file"
+    afile.write_text("")
+    with pytest.raises(SystemExit):
+        evaluate.main(["--out", str(afile), "--quiet"])
+    assert f"--out must be a directory, but {afile} is a file" in capsys.readouterr().err
+    blocked = afile / "sub" / "dir"  # a directory that cannot be made: its parent is a file
+    with pytest.raises(SystemExit):
+        evaluate.main(["--out", str(blocked), "--quiet"])
+    assert "--out must be a directory" in capsys.readouterr().err
+    new = tmp_path / "not" / "yet"  # a directory that can be made: probed in its nearest parent, not made yet
+    assert evaluate.probe_out(new) == new and not (tmp_path / "not").exists()
+
+
+def test_evaluate_checks_its_options_before_making_images(monkeypatch):
+    monkeypatch.setattr(evaluate, "held_out_pairs", lambda *a: pytest.fail("images were made before the check"))
+    for kwargs, error, message in [({"seed": -1}, ValueError, "seed must be"), ({"n": 2.5}, ValueError, "n must be"),
+                                   ({"batch_size": 0}, ValueError, "batch_size must be"),
+                                   ({"layers": ["relu9"]}, ValueError, "layer 'relu9' not found"),
+                                   ({"layers": [6]}, TypeError, "layers must be")]:
+        with pytest.raises(error, match=message):
+            evaluate.evaluate(["shapes_vgg"], **{"n": 4, **kwargs}, progress=False)
+    with pytest.raises(ValueError, match=r"models must be one or more of \['shapes_vgg'"):
+        evaluate.evaluate("vgg", n=4, progress=False)
+
+
+def test_one_string_is_one_model_and_one_layer():
+    names, n, seed, layers, batch_size = evaluate.check_options("shapes_vgg", 4, np.int64(1000), "relu6", 10)
+    assert (names, n, seed, layers, batch_size) == (["shapes_vgg"], 4, 1000, ["relu6"], 10)
+
+
+def test_candidate_layers_are_the_maps_that_run_once():
+    assert evaluate.candidate_layers(gap_model()) == ["conv1", "relu1", "pool", "conv2", "relu2", "gap"]
+    resnet = minicam.models.ShapesResNet().eval()
+    usable = evaluate.candidate_layers(resnet)
+    assert "layer4" in usable and "layer2" in usable and "layer4.0.relu" not in usable and "fc" not in usable
