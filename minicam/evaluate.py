@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,9 +28,9 @@ import torch
 from tqdm import tqdm
 
 from . import metrics, models
-from .checks import NotApplicable, resolve_layer
+from .checks import NotApplicable, check_images, resolve_layer, whole_number
 from .data import make_shapes
-from .hooks import capture
+from .hooks import capture, trace
 from .maps import upsample
 from .methods import METHODS
 
@@ -55,10 +56,81 @@ COLUMNS = [  # (csv name, Markdown header, format)
 ]
 
 
+IMAGE_SIZE = 64  # make_shapes' default size: the held-out images, and the probe for a model's layers
+
+
+# ---- the options, checked before any work --------------------------------------------------------
+
+def _names(value, name: str, known) -> list[str]:
+    """value (one name, or a list of names) as a list of names from `known`, or an error naming `name`."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(v, str) for v in names):
+        raise TypeError(f"{name} must be a name or a list of names from {list(known)}, got {value!r}")
+    unknown = [v for v in names if v not in known]
+    if unknown or not names:
+        raise ValueError(f"{name} must be one or more of {list(known)}, got {list(names)}")
+    return list(names)
+
+
+def _batch_size(batch_size) -> int:
+    return whole_number(batch_size, "batch_size", 1, floats=False, want="a positive integer (pairs per model call)")
+
+
+def _same_length(n: int, **values) -> None:
+    """Each value holds n entries (one per pair), or a ValueError naming the first that does not."""
+    for name, value in values.items():
+        if not hasattr(value, "__len__") or len(value) != n:
+            got = len(value) if hasattr(value, "__len__") else type(value).__name__
+            raise ValueError(f"{name} must hold one entry per pair ({n}), got {got}")
+
+
+def check_options(names, n=500, seed=1000, layers=None, batch_size=100) -> tuple:
+    """evaluate's options as (model names, n, seed, layer names or None, batch_size), or an error that
+    names the option and says what would be right. One string counts as a list of one name."""
+    names = _names(names, "models", models.PRETRAINED)
+    n = whole_number(n, "n", 1, floats=False, want="a positive integer (held-out images)")
+    seed = whole_number(seed, "seed", 0, floats=False, want="a non-negative integer (make_shapes' seed; 1000 is "
+                        "held out from training)")
+    if layers is not None:
+        layers = [layers] if isinstance(layers, str) else layers
+        if not isinstance(layers, (list, tuple)) or not layers or not all(isinstance(v, str) for v in layers):
+            raise TypeError(f"layers must be None (each model's default) or one or more layer names, got {layers!r}")
+        layers = list(layers)
+    return names, n, seed, layers, _batch_size(batch_size)
+
+
+def candidate_layers(model) -> list[str]:
+    """The layers of `model` the table can use: every module that runs once per forward pass and
+    outputs (N, K, h, w) maps (on one IMAGE_SIZE x IMAGE_SIZE image), in forward order."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be an nn.Module (e.g. minicam.models.load_pretrained(name)), got "
+                        f"{type(model).__name__}")
+    found = trace(model, torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE))
+    return [name for name in found.order if found.runs[name] == 1 and found.ndim[name] == 4]
+
+
+def check_layers(model, name: str, layers) -> None:
+    """Every layer of `layers` is one of the model's candidate layers, or a ValueError listing them."""
+    usable = candidate_layers(model)
+    for layer in layers:
+        if layer in usable:
+            continue
+        try:
+            resolve_layer(model, layer)
+            why = "cannot be used: it does not output (N, K, h, w) maps exactly once per forward pass"
+        except (ValueError, TypeError):
+            why = "not found"
+        raise ValueError(f"in model {name!r}: layer {layer!r} {why}; layers must be among its candidate "
+                         f"layers: {', '.join(usable)}")
+
+
+# ---- the maps and their scores ----------------------------------------------------------------------
+
 def method_maps(model, x, targets, layer, methods=EVALUATED) -> dict:
     """{method: raw maps (N, h, w)} at `layer` for images x and targets (N,): the CAM family from one
     forward/backward pass (`Method.from_capture`), the others by their own call. A method that does not
     apply here maps to its NotApplicable instead."""
+    methods = _names(methods, "methods", METHODS)
     cap = capture(model, x, targets, layer) if any(METHODS[m].weights for m in methods) else None
     maps = {}
     for name in methods:
@@ -79,6 +151,10 @@ def gradient_maps(model, x, target, layer) -> dict:
 def in_batches(f, batch_size, *tensors):
     """f applied to consecutive slices of the tensors; f returns a dict of tensors, concatenated.
     A key whose value is an exception in any slice keeps the first such exception."""
+    batch_size = _batch_size(batch_size)
+    if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
+        raise ValueError(f"tensors must be one or more tensors of the same length, got lengths "
+                         f"{[len(t) for t in tensors]}; give one entry per pair in each")
     parts = [f(*(t[i:i + batch_size] for t in tensors)) for i in range(0, len(tensors[0]), batch_size)]
     out = {}
     for key in parts[0]:
@@ -101,6 +177,7 @@ def _localisation(maps, boxes) -> tuple[dict, float]:
 def score_row(model, images, targets, masks, boxes, raw, Y, batch_size) -> dict:
     """Every metric of one method at one layer, over P pairs. images (P, 3, H, W), targets (P,),
     masks (P, K, H, W), boxes: P tensors (M, 4) of the target class, raw (P, h, w), Y (P,)."""
+    _same_length(len(check_images(images)), targets=targets, masks=masks, boxes=boxes, raw=raw, Y=Y)
     O = in_batches(lambda x, r, t: {"O": metrics.target_probs(model, metrics.explanation_map(r, x), t, "sigmoid")},
                    batch_size, images, raw, targets)["O"]
     maps = upsample(raw, images.shape[-2:])
@@ -129,8 +206,10 @@ def held_out_pairs(n: int, seed: int) -> dict:
 
 
 def load_models(names, layers=None) -> tuple[dict, list[str]]:
-    """The shipped models that load, and notes on those that do not. A misspelt layer stops the run
-    before it starts instead of becoming a note."""
+    """The shipped models that load, and notes on those that do not. A misspelt layer, or one the table
+    cannot use, stops the run before it starts (listing the model's candidate layers) instead of
+    becoming a note."""
+    names = _names(names, "names", models.PRETRAINED)
     loaded, missing = {}, []
     for name in names:
         try:
@@ -140,17 +219,17 @@ def load_models(names, layers=None) -> tuple[dict, list[str]]:
     if not loaded:
         raise FileNotFoundError("no model could be loaded: " + "; ".join(missing))
     for name, model in loaded.items():
-        for layer in layers or LAYERS[name]:
-            try:
-                resolve_layer(model, layer)
-            except ValueError as err:
-                raise ValueError(f"in model {name!r}: {err}") from None
+        check_layers(model, name, layers or LAYERS[name])
     return loaded, missing
 
 
 def rows_at(model, name: str, layer: str, pairs: dict, Y, batch_size: int, notes: list) -> list[dict]:
     """The table's rows of one model at one layer; a method that does not apply is left out (CAM away
     from GAP -> fc silently, as the table says once; any other with a note)."""
+    check_layers(model, name, [layer])
+    _same_length(len(pairs["classes"]), Y=Y)
+    if not isinstance(notes, list):
+        raise TypeError(f"notes must be a list (the notes on methods not run are appended), got {notes!r}")
     x, cls = pairs["images"], pairs["classes"]
     raw = in_batches(lambda xs, ts: method_maps(model, xs, ts, layer), batch_size, x, cls)
     scored = {}
@@ -170,9 +249,11 @@ def rows_at(model, name: str, layer: str, pairs: dict, Y, batch_size: int, notes
 
 
 def evaluate(models, n=500, seed=1000, layers=None, batch_size=100, progress=True):
-    """Rows of the table (dicts keyed by COLUMNS' csv names) and notes on what could not be run."""
+    """Rows of the table (dicts keyed by COLUMNS' csv names) and notes on what could not be run.
+    Every option is checked (and the models loaded, their layers checked) before any image is made."""
+    names, n, seed, layers, batch_size = check_options(models, n, seed, layers, batch_size)
+    loaded, notes = load_models(names, layers)
     pairs = held_out_pairs(n, seed)
-    loaded, notes = load_models(models, layers)
     plan = [(name, layer) for name in loaded for layer in (layers or LAYERS[name])]
     rows, Y = [], {}
     bar = tqdm(plan, desc="evaluate", disable=not progress, file=sys.stderr)
@@ -187,7 +268,18 @@ def evaluate(models, n=500, seed=1000, layers=None, batch_size=100, progress=Tru
     return rows, notes
 
 
+def _check_rows(rows) -> None:
+    """rows: a list of dicts with every key of COLUMNS, or an error naming rows."""
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(row, dict) for row in rows):
+        raise TypeError(f"rows must be a list of dicts (evaluate's rows), got {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        lacking = [key for key, _, _ in COLUMNS if key not in row]
+        if lacking:
+            raise ValueError(f"rows[{i}] lacks the columns {lacking}; each row must have every key of COLUMNS")
+
+
 def to_markdown(rows) -> str:
+    _check_rows(rows)
     lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|" + "|".join("---" if i < 3 else "---:" for i in range(len(COLUMNS))) + "|"]
     for row in rows:
@@ -196,31 +288,38 @@ def to_markdown(rows) -> str:
 
 
 def write_csv(rows, path: Path) -> None:
+    _check_rows(rows)
+    if not Path(path).parent.is_dir():
+        raise FileNotFoundError(f"path: the directory of {path} does not exist; create it or choose another path")
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[key for key, _, _ in COLUMNS])
         writer.writeheader()
         writer.writerows({key: row[key] for key, _, _ in COLUMNS} for row in rows)
 
 
-def _arguments(argv):
-    parser = argparse.ArgumentParser(prog="python -m minicam.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=500, help="held-out images (default 500)")
-    parser.add_argument("--seed", type=int, default=1000, help="make_shapes seed (default 1000, held out)")
-    parser.add_argument("--models", nargs="+", default=list(models.PRETRAINED),
-                        choices=list(models.PRETRAINED))
-    parser.add_argument("--layers", nargs="+", help="layer names valid in every chosen model "
-                        "(default: a shallow block and the last one of each)")
-    parser.add_argument("--batch-size", type=int, default=100, help="pairs per model call")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="directory for metrics.md and metrics.csv")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    if args.n < 1 or args.batch_size < 1:
-        parser.error("--n and --batch-size must be positive")
-    return args
+def probe_out(out) -> Path:
+    """out as the Path of a directory we can write in (made later if missing), or an OSError naming --out;
+    probed by creating a file in it or in its nearest existing parent, which is left as it was."""
+    if not isinstance(out, (str, Path)) or str(out) == "":
+        raise TypeError(f"--out must be a directory path, got {out!r}")
+    out = Path(out)
+    existing = next(p for p in (out, *out.parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir():
+        raise NotADirectoryError(f"--out must be a directory, but {existing} is a file; choose another path")
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # can we create a file there?
+            pass
+    except OSError as err:
+        raise PermissionError(f"--out: cannot write in {existing} ({err.strerror}); choose a writable "
+                              "directory") from None
+    return out
 
 
 def report(rows, notes, n: int, seed: int) -> str:
     """The Markdown report: a title, the table, how to read it, and the notes."""
+    _check_rows(rows)
+    if not isinstance(notes, (list, tuple)) or not all(isinstance(note, str) for note in notes):
+        raise TypeError(f"notes must be a list of strings (one per note), got {notes!r}")
     pairs = rows[0]["pairs"] if rows else 0
     return "\n".join([
         f"# minicam evaluation: {n} held-out shapes images (seed {seed}), {pairs} (image, class) pairs",
@@ -236,7 +335,49 @@ def report(rows, notes, n: int, seed: int) -> str:
     ]) + "\n"
 
 
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m minicam.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500, help="held-out images (default 500)")
+    parser.add_argument("--seed", type=int, default=1000, help="make_shapes seed (default 1000, held out)")
+    parser.add_argument("--models", nargs="+", default=list(models.PRETRAINED),
+                        choices=list(models.PRETRAINED))
+    parser.add_argument("--layers", nargs="+", help="layer names valid in every chosen model "
+                        "(default: a shallow block and the last one of each)")
+    parser.add_argument("--batch-size", type=int, default=100, help="pairs per model call")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="directory for metrics.md and metrics.csv")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+OPTIONS = {"models": "--models", "names": "--models", "n": "--n", "seed": "--seed", "layers": "--layers",
+           "batch_size": "--batch-size"}  # evaluate()'s arguments -> the command line's options
+
+
+def _as_option(message: str) -> str:
+    """An error message of evaluate()'s checks, naming the command line's option instead of the argument."""
+    first = message.split(" ", 1)[0].rstrip(":")
+    if first in OPTIONS:
+        return OPTIONS[first] + message[len(first):]
+    return ("--layers: " if message.startswith("in model") else "--models: ") + message
+
+
+def _arguments(argv):
+    """The parsed options, every one checked, the models loaded with their layers and --out probed;
+    a bad one is an argparse error (usage, the option and what would be right, exit status 2)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        probe_out(args.out)
+        check_options(args.models, args.n, args.seed, args.layers, args.batch_size)
+        load_models(args.models, args.layers)
+    except (ValueError, TypeError, OSError) as err:
+        message = str(err)
+        parser.error(message if message.startswith("--") else _as_option(message))
+    return args
+
+
 def main(argv=None):
+    """The command line. Every option is checked, the models loaded and --out probed before any work."""
     args = _arguments(argv)
     start = time.perf_counter()
     rows, notes = evaluate(args.models, args.n, args.seed, args.layers, args.batch_size, not args.quiet)

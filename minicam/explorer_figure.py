@@ -13,21 +13,32 @@ import math
 import textwrap
 from collections import OrderedDict
 
+import numbers
+
 import PIL.Image
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .checks import whole_number
 from .maps import normalize, upsample
-from .viz import overlay, show_map, to_rgb
+from .viz import check_map, overlay, show_map, to_rgb
 
 BAR_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)  # where the raw map's colour bar is labelled, as fractions of it
 IMAGE_BACKGROUNDS = 16  # backgrounds with an image drawn in, kept for reuse (~0.7 MB each)
+BOXES = {False: {"facecolor": "#fff4d6", "edgecolor": "#c90"},    # a notice: the method does not apply
+         True: {"facecolor": "#fde0e0", "edgecolor": "#b00020"}}  # an error
 
 
 def bar_labels(low: float, high: float) -> tuple[str, list[str]]:
     """The colour bar's scale ("×1e-5", or "" as matplotlib's offset text leaves it out for powers
     -2..3) and its labels at BAR_TICKS of [low, high], in units of that scale."""
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise (ValueError if isinstance(value, numbers.Real) else TypeError)(
+                f"{name} must be a finite number (the end of the colour bar), got {value!r}")
+    if high < low:
+        raise ValueError(f"high must be >= low (the colour bar runs from low to high), got low={low}, high={high}")
     top = max(abs(low), abs(high))
     power = math.floor(math.log10(top)) if top > 0 else 0
     power = 0 if -2 <= power <= 3 else power
@@ -38,6 +49,12 @@ class ExplorerFigure:
     """The explorer's figure for images (N, 1 or 3, H, W) in [0, 1]; `render` gives the PNG bytes."""
 
     def __init__(self, images: torch.Tensor):
+        if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0 \
+                or images.shape[1] not in (1, 3):
+            got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"images must be a tensor (N >= 1, 1 or 3, H, W) in [0, 1], got {got}")
+        if not torch.isfinite(images).all():
+            raise ValueError("images must be finite: they hold NaN or inf; give images in [0, 1]")
         self.images = images
         self.figure = Figure(figsize=(9.2, 3.0), dpi=80)
         self.canvas = FigureCanvasAgg(self.figure)
@@ -57,8 +74,7 @@ class ExplorerFigure:
         self._overlay_base = ax_overlay.images[0]
         self._raw = show_map(blank, ax=ax_raw, title="raw map", colorbar=False)
         self._draw_bar(ax_raw.inset_axes([1.05, 0.0, 0.07, 1.0]))
-        self._message = self.figure.text(0.62, 0.5, "", ha="center", va="center", fontsize=11,
-                                         bbox={"facecolor": "#fff4d6", "edgecolor": "#c90"})
+        self._message = self.figure.text(0.62, 0.5, "", ha="center", va="center", fontsize=11, bbox=BOXES[False])
 
     def _draw_bar(self, bar_axes):
         self._bar = bar_axes.imshow(torch.linspace(0, 1, 256)[:, None].numpy(), cmap="jet", aspect="auto",
@@ -87,12 +103,14 @@ class ExplorerFigure:
         self.canvas.draw()
         self._background[False] = self.canvas.copy_from_bbox(self.figure.bbox)
 
-    def render(self, index: int, raw: torch.Tensor | None, message: str | None = None) -> bytes:
+    def render(self, index: int, raw: torch.Tensor | None, message: str | None = None, error: bool = False) -> bytes:
         """PNG bytes of image `index` with the raw map (h, w), or (C, H, W) for input gradients, or,
-        where raw is None, with the message in place of the map."""
+        where raw is None, with the message in place of the map (in an error's colours if error)."""
+        index = self._check_render(index, raw, message)
         self.canvas.restore_region(self._image_background(index, raw is not None))
         if raw is None:
-            self._message.set_text(textwrap.fill(message or "", 60))
+            self._message.set_text(textwrap.fill(message, 60))
+            self._message.get_bbox_patch().set(**BOXES[bool(error)])
             self.figure.draw_artist(self._message)
         else:
             self._set_map(raw, self.images[index])
@@ -103,6 +121,18 @@ class ExplorerFigure:
         PIL.Image.frombuffer("RGBA", (width, height), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1) \
             .convert("RGB").save(buffer, format="png", compress_level=1)  # level 1: fast, and still small
         return buffer.getvalue()
+
+    def _check_render(self, index, raw, message) -> int:
+        """render's arguments checked before anything is drawn; returns index as an int."""
+        index = whole_number(index, "index", 0, floats=False, want=f"an image index in 0..{len(self.images) - 1}")
+        if index >= len(self.images):
+            raise IndexError(f"index must be an image index in 0..{len(self.images) - 1}, got {index}")
+        if raw is None:
+            if not isinstance(message, str) or not message:
+                raise ValueError(f"message must say why there is no map when raw is None, got {message!r}")
+        else:
+            check_map(raw, "raw", dims=(2, 3), want="(h, w), or (C, H, W) for input gradients")
+        return index
 
     def _image_background(self, index: int, with_map: bool):
         """The background with image `index` drawn in, made once per image (the image changes least)."""

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from .checks import whole_number
+
 PRETRAINED = ("shapes_vgg", "shapes_resnet", "shapes_vgg_biased")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -33,8 +35,13 @@ class ShapesVGG(nn.Sequential):
     """
 
     def __init__(self, num_classes=4, widths=(16, 32, 32, 64, 64, 64), batchnorm=False):
+        num_classes = _num_classes(num_classes)
+        if isinstance(widths, (str, torch.Tensor)) or not isinstance(widths, (list, tuple)):
+            raise TypeError(f"widths must be a list or tuple of at least 5 channel counts, got {widths!r}")
         if len(widths) < 5:
             raise ValueError(f"ShapesVGG needs at least 5 conv widths, got {len(widths)}: {widths}")
+        widths = [whole_number(w, f"widths[{i}]", 1, floats=False, want="a positive integer (channels)")
+                  for i, w in enumerate(widths)]
         layers, c_in = OrderedDict(), 3
         for i, c_out in enumerate(widths, start=1):
             layers[f"conv{i}"] = nn.Conv2d(c_in, c_out, 3, padding=1)
@@ -57,6 +64,10 @@ class ShapesVGG(nn.Sequential):
                 nn.init.zeros_(m.bias)
 
 
+def _num_classes(num_classes) -> int:
+    return whole_number(num_classes, "num_classes", 1, floats=False, want="a positive integer (one logit per class)")
+
+
 def fold_bn(weight: torch.Tensor, bias: torch.Tensor, bn: nn.BatchNorm2d):
     """(weight, bias) of the conv that computes conv -> bn in one, bn in eval mode.
 
@@ -64,6 +75,13 @@ def fold_bn(weight: torch.Tensor, bias: torch.Tensor, bn: nn.BatchNorm2d):
     sd = sqrt(var + eps), so it merges into the conv before it:
     w' = w g / sd, bias' = (bias - mean) g / sd + b. A BN without affine weights has g = 1, b = 0.
     """
+    if not isinstance(bn, nn.BatchNorm2d) or bn.running_var is None:
+        raise TypeError(f"bn must be an nn.BatchNorm2d with running statistics, got {type(bn).__name__}")
+    for name, value, dims in (("weight", weight, 4), ("bias", bias, 1)):
+        if not isinstance(value, torch.Tensor) or value.dim() != dims or len(value) != bn.num_features:
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"{name} must be the conv's {dims}-D {name} with {bn.num_features} output channels "
+                             f"(bn's num_features), got {got}")
     gamma = bn.weight.detach() if bn.weight is not None else torch.ones_like(bn.running_var)
     beta = bn.bias.detach() if bn.bias is not None else torch.zeros_like(bn.running_mean)
     scale = gamma / torch.sqrt(bn.running_var + bn.eps)
@@ -76,7 +94,10 @@ def fold_batchnorm(model):
     with batchnorm=True, computes in eval mode (each BN folded by `fold_bn`).
     Training with BN is much faster; explaining a plain conv/ReLU stack is simpler.
     """
-    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    convs = [m for m in model if isinstance(m, nn.Conv2d)] if isinstance(model, ShapesVGG) else []
+    if not convs or any(not hasattr(model, f"bn{i}") for i in range(1, len(convs) + 1)):
+        raise ValueError(f"model must be a ShapesVGG built with batchnorm=True, got {type(model).__name__}"
+                         + (" without BatchNorm layers" if convs else ""))
     plain = ShapesVGG(model.fc.out_features, [c.out_channels for c in convs])
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("bn")}
     for i, conv in enumerate(convs, start=1):
@@ -94,6 +115,7 @@ class ShapesResNet(ResNet):
     """
 
     def __init__(self, num_classes=4):
+        num_classes = _num_classes(num_classes)
         # ResNet.__init__ hard-codes the ImageNet stem and widths, so we build
         # the same attributes ourselves and reuse its _make_layer.
         nn.Module.__init__(self)
@@ -126,8 +148,8 @@ _ARCHS = {"shapes_vgg": ShapesVGG, "shapes_resnet": shapes_resnet, "shapes_vgg_b
 
 
 def _check_name(name):
-    if name not in PRETRAINED:
-        raise ValueError(f"unknown model {name!r}; choose one of {PRETRAINED}")
+    if not isinstance(name, str) or name not in PRETRAINED:
+        raise ValueError(f"unknown model {name!r}: name must be one of the shipped models {PRETRAINED}")
 
 
 def create_model(name):

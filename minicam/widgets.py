@@ -11,7 +11,9 @@ table `minicam.methods.METHODS`, so a new method there is a new entry of the men
 Each image's forward and backward pass to a layer is cached per (image, layer, class): the CAM family
 (CAM, Grad-CAM, its counterfactual and Grad-CAM++) all come from that one `Capture`, so switching
 between them costs no pass, and a class or layer change costs one. The maps are the numbers the direct
-minicam calls give (tests/test_widgets.py checks every position of the controls).
+minicam calls give (tests/test_widgets.py checks every position of the controls on a small model).
+Only the method's own `NotApplicable` is a notice ("not available here"); any other exception, e.g.
+a bug in the model, is an error: shown as one, in place of the map, and not cached.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ import torch
 from torch import nn
 from torchvision.models import ResNet
 
-from .checks import NotApplicable, check_images, check_runs_once, resolve_layer
+from . import models
+from .checks import NotApplicable, check_images, check_runs_once, resolve_layer, whole_number
 from .explorer_figure import ExplorerFigure
 from .gradients import check_gap_fc, last_linear
 from .hooks import Trace, capture, trace
@@ -38,13 +41,37 @@ CACHE_SIZE = 512  # cached maps and captures; a 64x64 image's capture at an earl
 Undefined = NotApplicable  # the explorer's older name for it
 
 
+def as_model(model) -> nn.Module:
+    """model itself, or for the name of a shipped model (minicam.models.PRETRAINED) that model, loaded."""
+    if isinstance(model, str):
+        if model not in models.PRETRAINED:
+            raise ValueError(f"model {model!r} is not a shipped model; give an nn.Module or one of the names "
+                             f"{list(models.PRETRAINED)}")
+        return models.load_pretrained(model)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module (a classifier) or the name of a shipped model "
+                        f"{list(models.PRETRAINED)}, got {type(model).__name__}")
+    return model
+
+
+def _as_list(value, name: str) -> list:
+    """value as a list: one string (or module) is a list of one; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (str, nn.Module)):
+        return [value]
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list of names (or one name), got {type(value).__name__}")
+    return list(value)
+
+
 def default_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
     """The explorer's default layers, in forward order: every module that runs exactly once and
     outputs (N, K, h, w) and is either an nn.ReLU (the rectified output of a conv, where the papers
     take their maps; e.g. relu1..relu6 of ShapesVGG) or one of layer1..layer4 of a torchvision ResNet
     (its blocks reuse one ReLU twice, so the stage is the unit to look at). If there is none, every
     nn.Conv2d that runs once. x: one or more images (N, C, H, W)."""
-    return _default_layers(model, trace(model, x))
+    return _default_layers(model, trace(as_model(model), x))
 
 
 def _once_4d(found: Trace) -> list[str]:
@@ -61,6 +88,14 @@ def _default_layers(model, found: Trace) -> list[str]:
 def cam_layers(model: nn.Module, found: Trace, layers) -> list[str]:
     """The layers among `layers` where CAM applies: scores = fc(GAP(A)) on every traced image, fc the
     model's last nn.Linear (the check `minicam.cam` makes)."""
+    if not isinstance(found, Trace):
+        raise TypeError(f"found must be the Trace of the model (minicam.hooks.trace(model, x)), got "
+                        f"{type(found).__name__}")
+    layers = _as_list(layers, "layers") or []
+    missing = [name for name in layers if name not in found.means]
+    if missing:
+        raise ValueError(f"layers {missing} have no (N, K, h, w) output in the trace; give layers by name, "
+                         f"from those that output maps (e.g. {list(found.means)[-3:]})")
     try:
         fc_name = last_linear(model)
     except NotApplicable:
@@ -76,14 +111,50 @@ def cam_layers(model: nn.Module, found: Trace, layers) -> list[str]:
     return applies
 
 
+def _layer_name(model, layer, found: Trace) -> str:
+    """The name of `layer` in the model, or an error that also lists the layers that output maps."""
+    try:
+        return resolve_layer(model, layer)[0]
+    except ValueError as err:
+        raise ValueError(f"{err}; choose layers that output (N, K, h, w) maps, e.g. {_once_4d(found)[-4:]}") from None
+
+
+def _check_explorer_images(images) -> torch.Tensor:
+    """images (N >= 1, 1 or 3 channels, finite) detached, or an error naming images."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor (N, C, H, W), got {type(images).__name__}")
+    try:
+        images = check_images(images).detach()
+    except (TypeError, ValueError) as err:
+        raise type(err)(str(err).replace("x must", "images must", 1)) from None
+    if len(images) == 0 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, C, H, W) with N >= 1 and C = 1 or 3 (to be shown), "
+                         f"got shape {tuple(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images must be finite: they hold NaN or inf; give images in [0, 1]")
+    return images
+
+
+def _check_names(class_names):
+    """class_names as a list (None stays None); one string is refused, it would be one name per letter."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not hasattr(class_names, "__len__") or not hasattr(class_names, "__iter__"):
+        raise TypeError(f"class_names must be a list with one name per class (e.g. ['circle', 'square']), "
+                        f"got {type(class_names).__name__} {class_names!r}")
+    return list(class_names)
+
+
 class Explorer:
     """The explorer's state, controls and cache; `Explorer(...).widget` is what a notebook shows,
     and `widget.explorer` leads back here.
 
-    model: a classifier returning scores (N, classes). images: (N, 1 or 3, H, W) in [0, 1] (shown
-    clamped to [0, 1]). class_names: one per output (default "class 0", ...). layers: names (or
-    modules) whose output is (N, K, h, w) and that run once per forward pass, shown in forward order
-    (default: `default_layers`). methods: names from `minicam.methods.METHODS` (default: METHODS).
+    model: a classifier returning scores (N, classes), or the name of a shipped model ("shapes_vgg",
+    see minicam.models.PRETRAINED), which is loaded. images: (N, 1 or 3, H, W), finite, in [0, 1]
+    (shown clamped to [0, 1]). class_names: a list, one per output (default "class 0", ...); a single
+    string is refused. layers: names (or modules) whose output is (N, K, h, w) and that run once per
+    forward pass, shown in forward order (default: `default_layers`); one name is a list of one.
+    methods: names from `minicam.methods.METHODS` (default: METHODS); one name is a list of one.
     prob: "sigmoid" (default: minicam's shapes models are multi-label, each class is present when
     sigmoid(y^c) > 0.5) or "softmax" (single-label classifiers), for the probabilities shown beside
     the logits. threads: torch threads while the explorer computes (restored afterwards); one image's
@@ -93,27 +164,29 @@ class Explorer:
     After every render: `current_map` is the raw map shown, exactly what the direct minicam call
     returns for that one image (batch dimension dropped: (h, w), (H, W) for saliency, (C, H, W) for
     guided backprop and Guided Grad-CAM) or None; `message` says why there is no map (the method's
-    NotApplicable); `error` keeps an unexpected exception, also shown as text in the widget
-    (ipywidgets would swallow it). `png` holds the picture's bytes.
+    NotApplicable, the one notice, shown in place of the map); `error` keeps any other exception --
+    an error of the model itself included -- shown in red in place of the map and below the picture
+    (ipywidgets would swallow it), and never cached. `png` holds the picture's bytes.
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, class_names=None, layers=None, methods=None,
                  prob: str = "sigmoid", threads: int | None = 1):
-        images = check_images(images).detach()
-        if len(images) == 0 or images.shape[1] not in (1, 3):
-            raise ValueError(f"images must be (N, C, H, W) with N >= 1 and C = 1 or 3 (to be shown), "
-                             f"got shape {tuple(images.shape)}")
+        images = _check_explorer_images(images)
         if prob not in PROBS:
             raise ValueError(f"prob must be one of {PROBS}, got {prob!r}")
-        self.model, self.images, self.prob, self.threads = model, images, prob, threads
+        threads = None if threads is None else whole_number(threads, "threads", 1, floats=False,
+                                                               want="a positive integer, or None")
+        class_names, layers = _check_names(class_names), _as_list(layers, "layers")
+        methods = _as_list(methods, "methods")
+        self.model, self.images, self.prob, self.threads = as_model(model), images, prob, threads
+        self.methods = self._check_methods(methods)
         with self._threads():
-            found = trace(model, images)
+            found = trace(self.model, images)
         self.scores = found.scores
         self.probs = torch.sigmoid(self.scores) if prob == "sigmoid" else torch.softmax(self.scores, dim=1)
         self.class_names = self._check_class_names(class_names)
         self.layers = self._check_layers(found, layers)
-        self.cam_layers = cam_layers(model, found, self.layers)
-        self.methods = self._check_methods(methods)
+        self.cam_layers = cam_layers(self.model, found, self.layers)
         self._cache: OrderedDict = OrderedDict()
         self.current_map = self.message = self.error = None
         self.png = b""
@@ -126,6 +199,9 @@ class Explorer:
 
     def _check_class_names(self, class_names) -> list[str]:
         num_classes = self.scores.shape[1]
+        if not torch.isfinite(self.scores).all():
+            raise ValueError("the model's scores on images are not all finite (NaN or inf); the explorer needs "
+                             "finite scores: check the model and the images")
         if class_names is None:
             return [f"class {k}" for k in range(num_classes)]
         if len(class_names) != num_classes:
@@ -140,7 +216,7 @@ class Explorer:
                 raise ValueError("the model has no layer with (N, K, h, w) output that runs once per forward "
                                  "pass; pass layers=[...] by name")
             return names
-        names = [resolve_layer(self.model, layer)[0] for layer in layers]
+        names = [_layer_name(self.model, layer, found) for layer in layers]
         if not names:
             raise ValueError("layers is empty; give at least one layer name, or None for the default")
         for name in names:
@@ -154,8 +230,7 @@ class Explorer:
         has_fc = any(isinstance(m, nn.Linear) for m in self.model.modules())
         if methods is None:
             return [m for m in METHODS if has_fc or not TABLE[m].needs_gap_fc]
-        methods = list(methods)
-        unknown = [m for m in methods if m not in TABLE]
+        unknown = [m for m in methods if not isinstance(m, str) or m not in TABLE]
         if unknown or not methods:
             raise ValueError(f"unknown methods {unknown}; choose from {list(TABLE)}" if unknown
                              else f"methods is empty; choose from {list(TABLE)}")
@@ -199,9 +274,9 @@ class Explorer:
     def compute(self, method: str, layer: str, target: int, index: int) -> torch.Tensor:
         """The raw map of `method` for image `index` and class `target` (at `layer` for layer methods),
         as the direct minicam call gives it for that image, batch dimension dropped.
-        Raises NotApplicable where the method does not apply (CAM away from the GAP layer)."""
-        if method not in TABLE:
-            raise ValueError(f"unknown method {method!r}; choose from {self.methods}")
+        Raises NotApplicable where the method does not apply (CAM away from the GAP layer); an error
+        of the model itself is raised as it is, and not cached."""
+        method, layer, target, index = self._check_position(method, layer, target, index)
         entry, x = TABLE[method], self.images[index:index + 1]
         if entry.needs_gap_fc and layer not in self.cam_layers:
             where = f"here that is {self.cam_layers[0]!r}" if self.cam_layers else \
@@ -215,6 +290,27 @@ class Explorer:
         where = f"{method} at {layer!r}" if entry.needs_layer else method
         return self._cached((method, index, target) + ((layer,) if entry.needs_layer else ()),
                             lambda: _explained(where, lambda: entry(self.model, x, target, layer)[0]))
+
+    def _check_position(self, method, layer, target, index) -> tuple:
+        """(method, layer name, target, index) as the controls hold them, or an error naming the argument:
+        a method of the menu, a layer of the slider (name or module), whole numbers in range (numpy
+        integers count)."""
+        if not isinstance(method, str) or method not in self.methods:
+            raise ValueError(f"method must be one of the explorer's methods {self.methods}, got {method!r}")
+        try:
+            name = resolve_layer(self.model, layer)[0]
+        except (TypeError, ValueError):
+            name = None
+        if name not in self.layers:
+            raise ValueError(f"layer must be one of the explorer's layers {self.layers}, got {layer!r}")
+        classes, images = f"a class index in 0..{len(self.class_names) - 1}", f"an image index in 0..{len(self.images) - 1}"
+        target = whole_number(target, "target", 0, floats=False, want=classes)
+        index = whole_number(index, "index", 0, floats=False, want=images)
+        if target >= len(self.class_names):
+            raise ValueError(f"target must be {classes}, got {target}")
+        if index >= len(self.images):
+            raise IndexError(f"index must be {images}, got {index}")
+        return method, name, target, index
 
     # ---- the widget ------------------------------------------------------------------------
 
@@ -260,16 +356,20 @@ class Explorer:
             self._busy = busy
 
     def show(self, layer=None, target=None, method=None, index=None):
-        """Move the controls (None leaves one as it is), render once, and return `current_map`."""
+        """Move the controls (None leaves one as it is), render once, and return `current_map` (None
+        where there is no map: see `message` and `error`). A bad position is refused before any
+        control moves."""
+        method, layer, target, index = self._check_position(
+            self.method_menu.value if method is None else method, self.layer_slider.value if layer is None else layer,
+            self.class_menu.value if target is None else target, self.image_slider.value if index is None else index)
         self._busy = True
         try:
-            if index is not None:
+            if index != self.image_slider.value:
                 self.image_slider.value = index
                 self._relabel_classes(index)
             for control, value in ((self.layer_slider, layer), (self.class_menu, target),
                                    (self.method_menu, method)):
-                if value is not None:
-                    control.value = value
+                control.value = value
         finally:
             self._busy = False
         self.render()
@@ -277,25 +377,30 @@ class Explorer:
 
     def render(self):
         """Compute and draw the map the controls select. Never raises: a method that does not apply
-        is shown as `message`, anything else as `error`, both as text in the widget."""
+        is shown as `message` (a notice in place of the map); anything else -- an error of the model
+        itself included -- is kept as `error` and shown as an error, in the picture in place of the map
+        and as red text below it, and is not cached (the next render tries again)."""
         self.current_map = self.message = self.error = None
+        method, layer = self.method_menu.value, self.layer_slider.value
+        target, index = self.class_menu.value, self.image_slider.value
         try:
-            method, layer = self.method_menu.value, self.layer_slider.value
-            target, index = self.class_menu.value, self.image_slider.value
             self.layer_slider.disabled = not TABLE[method].needs_layer
             try:
                 with self._threads():
                     self.current_map = self.compute(method, layer, target, index)
             except NotApplicable as e:
-                self.message = str(e)
+                self.message = str(e) or f"{method} does not apply here"
             self._draw(method, layer, target, index)
             self.status.value = ""
         except Exception as e:  # noqa: BLE001 -- shown to the user instead of lost in a callback
-            self.error = e
+            self.current_map, self.message, self.error = None, None, e
+            text = f"{type(e).__name__}: {e}"
             self.status.value = (f"<pre style='color:#b00020;white-space:pre-wrap'>explorer error: "
-                                 f"{html.escape(type(e).__name__)}: {html.escape(str(e))}</pre>")
+                                 f"{html.escape(text)}</pre>")
+            with contextlib.suppress(Exception):  # no stale map: the picture shows the error instead
+                self._draw(method, layer, target, index, error=f"error: {text}")
 
-    def _draw(self, method, layer, target, index):
+    def _draw(self, method, layer, target, index, error=None):
         raw = self.current_map
         where = f"layer {layer}" if TABLE[method].needs_layer else "input pixels"
         size = "" if raw is None else " · raw map " + "×".join(map(str, raw.shape))
@@ -303,7 +408,8 @@ class Explorer:
                              f"{html.escape(self.class_names[target])}</b> (logit {self.scores[index, target]:.2f}, "
                              f"{self.prob} {self.probs[index, target]:.3f}){size}")
         self.predictions.value = self._prediction_html(index, target)
-        self.png = self.figure.render(index, raw, self.message)
+        self.png = (self.figure.render(index, None, error, error=True) if error is not None
+                    else self.figure.render(index, raw, self.message))
         self.picture.value = self.png
 
     def _prediction_html(self, index: int, target: int) -> str:

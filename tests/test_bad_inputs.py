@@ -229,6 +229,173 @@ BAD_INPUTS: dict[str, list[Bad]] = {
     ],
 }
 
+# ---- the explorer, its figure, plotting, the evaluation and the models (issue 12, defects 8-11) ----
+
+def explorer_model():
+    """A small GAP -> fc CNN in training mode with a .grad, for the explorer's rows."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3)).train()
+    model[4].weight.grad = torch.ones_like(model[4].weight)
+    return model
+
+
+IMAGES8 = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def an_explorer():
+    from minicam.widgets import Explorer
+    return Explorer(explorer_model(), IMAGES8)
+
+
+def a_trace():
+    from minicam.hooks import trace
+    return trace(explorer_model(), IMAGES8)
+
+
+def a_figure():
+    from minicam.explorer_figure import ExplorerFigure
+    return ExplorerFigure(IMAGES8)
+
+
+def an_axes():
+    import matplotlib.pyplot as plt
+    return plt.figure().add_subplot()
+
+
+def evaluation_pairs():
+    from minicam.evaluate import held_out_pairs
+    return held_out_pairs(2, 1000)
+
+
+def a_row(**changes):
+    from minicam.evaluate import COLUMNS
+    row = {key: 0 for key, _, _ in COLUMNS}
+    row.update(model="m", layer="l", method="Grad-CAM", **changes)
+    return row
+
+
+def evaluation_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 4)).eval()
+
+
+NO_EVALUATION = ("minicam.evaluate.held_out_pairs", "minicam.evaluate.make_shapes", "minicam.evaluate.rows_at")
+NO_MAPS = ("minicam.widgets.capture", "minicam.widgets.trace")
+
+BAD_INPUTS["minicam.widgets"] = [
+    Bad("Explorer", lambda: call("vgg", IMAGES8), ValueError, "model", NO_MAPS),
+    Bad("Explorer", lambda: call(42, IMAGES8), TypeError, "model", NO_MAPS),
+    Bad("Explorer", lambda: call(explorer_model(), IMAGES8[0]), ValueError, "images", NO_MAPS),
+    Bad("Explorer", lambda: call(explorer_model(), with_nan(IMAGES8)), ValueError, "images", NO_MAPS),
+    Bad("Explorer", lambda: call(explorer_model(), IMAGES8, class_names="abc"), TypeError, "class_names", NO_MAPS),
+    Bad("Explorer", lambda: call(explorer_model(), IMAGES8, class_names=["a", "b"]), ValueError, "class_names"),
+    Bad("Explorer", lambda: call(explorer_model(), IMAGES8, methods=["gradcam"]), ValueError, "methods", NO_MAPS),
+    Bad("Explorer", lambda: call(explorer_model(), IMAGES8, methods=3), TypeError, "methods", NO_MAPS),
+    Bad("Explorer", lambda: call(explorer_model(), IMAGES8, layers=["9"]), ValueError, "layer"),
+    Bad("Explorer", lambda: call(explorer_model(), IMAGES8, prob="relu"), ValueError, "prob", NO_MAPS),
+    Bad("Explorer", lambda: call(explorer_model(), IMAGES8, threads=0), ValueError, "threads", NO_MAPS),
+    Bad("Explorer.show", lambda: call(an_explorer(), index=2), IndexError, "index"),
+    Bad("Explorer.show", lambda: call(an_explorer(), target=np.int64(3)), ValueError, "target"),
+    Bad("Explorer.show", lambda: call(an_explorer(), target=1.0), ValueError, "target"),
+    Bad("Explorer.show", lambda: call(an_explorer(), method="gradcam"), ValueError, "method"),
+    Bad("Explorer.show", lambda: call(an_explorer(), layer="3"), ValueError, "layer"),
+    Bad("Explorer.compute", lambda: call(an_explorer(), "Grad-CAM", "1", 0, -1), ValueError, "index"),
+    Bad("explorer", lambda: call("shapes_vg", IMAGES8), ValueError, "model", NO_MAPS),
+    Bad("explorer", lambda: call(explorer_model(), IMAGES8, class_names="abc"), TypeError, "class_names", NO_MAPS),
+    Bad("default_layers", lambda: call(explorer_model(), IMAGES8[0]), ValueError, "x"),
+    Bad("default_layers", lambda: call("vgg", IMAGES8), ValueError, "model"),
+    Bad("as_model", lambda: call("resnet50"), ValueError, "model"),
+    Bad("as_model", lambda: call(None), TypeError, "model"),
+    Bad("cam_layers", lambda: call(explorer_model(), {"order": []}, ["1"]), TypeError, "found"),
+    Bad("cam_layers", lambda: call(explorer_model(), a_trace(), ["4"]), ValueError, "layers"),
+]
+
+BAD_INPUTS["minicam.explorer_figure"] = [
+    Bad("ExplorerFigure", lambda: call(IMAGES8[0]), ValueError, "images"),
+    Bad("ExplorerFigure", lambda: call(with_nan(IMAGES8)), ValueError, "images"),
+    Bad("ExplorerFigure.render", lambda: call(a_figure(), 2, torch.rand(4, 4)), IndexError, "index"),
+    Bad("ExplorerFigure.render", lambda: call(a_figure(), np.float64(0.0), torch.rand(4, 4)), ValueError, "index"),
+    Bad("ExplorerFigure.render", lambda: call(a_figure(), 0, with_nan(torch.rand(4, 4))), ValueError, "raw"),
+    Bad("ExplorerFigure.render", lambda: call(a_figure(), 0, torch.rand(4)), ValueError, "raw"),
+    Bad("ExplorerFigure.render", lambda: call(a_figure(), 0, None), ValueError, "message"),
+    Bad("bar_labels", lambda: call(NAN, 1.0), ValueError, "low"),
+    Bad("bar_labels", lambda: call(0.0, "1"), TypeError, "high"),
+    Bad("bar_labels", lambda: call(1.0, 0.0), ValueError, "high"),
+]
+
+BAD_INPUTS["minicam.viz"] = [
+    Bad("check_map", lambda: call([[0.0]], "raw"), TypeError, "raw"),
+    Bad("to_rgb", lambda: call(torch.rand(2, 4, 4)), ValueError, "image"),
+    Bad("to_rgb", lambda: call(with_nan(torch.rand(3, 4, 4))), ValueError, "image"),
+    Bad("show_map", lambda: call(with_nan(torch.rand(4, 4)), ax=an_axes()), ValueError, "raw"),
+    Bad("show_map", lambda: call(torch.rand(1, 4, 4), ax=an_axes()), ValueError, "raw"),
+    Bad("show_map", lambda: call(torch.rand(0, 4), ax=an_axes()), ValueError, "raw"),
+    Bad("overlay", lambda: call(torch.rand(3, 8, 8), with_nan(torch.rand(2, 2), INF), ax=an_axes()), ValueError, "raw"),
+    Bad("overlay", lambda: call(torch.rand(8, 8), torch.rand(2, 2), ax=an_axes()), ValueError, "image"),
+    Bad("overlay", lambda: call(torch.rand(3, 8, 8), torch.rand(2, 2), ax=an_axes(), alpha=2), ValueError, "alpha"),
+]
+
+BAD_INPUTS["minicam.evaluate"] = [
+    Bad("check_options", lambda: call("vgg"), ValueError, "models"),
+    Bad("check_options", lambda: call(["shapes_vgg"], seed=-1), ValueError, "seed"),
+    Bad("check_options", lambda: call(["shapes_vgg"], n=0), ValueError, "n"),
+    Bad("check_options", lambda: call(["shapes_vgg"], layers=[6]), TypeError, "layers"),
+    Bad("check_options", lambda: call(["shapes_vgg"], batch_size=2.5), ValueError, "batch_size"),
+    Bad("evaluate", lambda: call(["shapes_vgg"], n=2, seed=-1), ValueError, "seed", NO_EVALUATION),
+    Bad("evaluate", lambda: call(["shapes_vgg"], n=2, layers=["relu9"]), ValueError, "layer", NO_EVALUATION),
+    Bad("evaluate", lambda: call(["shapes_vgg"], n=2, layers="fc"), ValueError, "layer", NO_EVALUATION),
+    Bad("evaluate", lambda: call(["shapes_vgg"], n=2, batch_size=0), ValueError, "batch_size", NO_EVALUATION),
+    Bad("main", lambda: call(["--seed", "-1"]), SystemExit, "--seed", NO_EVALUATION),
+    Bad("main", lambda: call(["--layers", "relu9"]), SystemExit, "--layers", NO_EVALUATION),
+    Bad("main", lambda: call(["--n", "0"]), SystemExit, "--n", NO_EVALUATION),
+    Bad("main", lambda: call(["--batch-size", "0"]), SystemExit, "--batch-size", NO_EVALUATION),
+    Bad("main", lambda: call(["--out", __file__]), SystemExit, "--out", NO_EVALUATION),
+    Bad("load_models", lambda: call(["vgg"]), ValueError, "names"),
+    Bad("load_models", lambda: call(["shapes_vgg"], ["layer4"]), ValueError, "layers"),
+    Bad("candidate_layers", lambda: call("shapes_vgg"), TypeError, "model"),
+    Bad("check_layers", lambda: call(evaluation_model(), "m", ["9"]), ValueError, "layers"),
+    Bad("held_out_pairs", lambda: call(0, 1000), ValueError, "n"),
+    Bad("held_out_pairs", lambda: call(2, -1), ValueError, "seed"),
+    Bad("method_maps", lambda: call(evaluation_model(), IMAGES8, 0, "1", methods=["gradcam"]), ValueError, "methods"),
+    Bad("method_maps", lambda: call(evaluation_model(), IMAGES8, 0, "1", methods=[1]), TypeError, "methods"),
+    Bad("gradient_maps", lambda: call(evaluation_model(), IMAGES8[0], 0, "1"), ValueError, "x"),
+    Bad("in_batches", lambda: call(lambda t: {"t": t}, 0, IMAGES8), ValueError, "batch_size"),
+    Bad("in_batches", lambda: call(lambda a, b: {"a": a}, 1, IMAGES8, IMAGES8[:1]), ValueError, "tensors"),
+    Bad("score_row", lambda: call(evaluation_model(), IMAGES8, torch.tensor([0, 1]), torch.zeros(2, 4, 8, 8, dtype=torch.bool),
+                                  [BOX, BOX], torch.rand(2, 8, 8), torch.rand(3), 10), ValueError, "Y"),
+    Bad("score_row", lambda: call(evaluation_model(), IMAGES8, torch.tensor([0, 1]), torch.zeros(2, 4, 8, 8, dtype=torch.bool),
+                                  [BOX, BOX], torch.rand(2, 8, 8), torch.rand(2), 0), ValueError, "batch_size"),
+    Bad("rows_at", lambda: call(evaluation_model(), "m", "9", evaluation_pairs(), torch.rand(1), 10, []),
+        ValueError, "layer", ("minicam.evaluate.method_maps",)),
+    Bad("rows_at", lambda: call(evaluation_model(), "m", "1", evaluation_pairs(), torch.rand(1), 10, []),
+        ValueError, "Y", ("minicam.evaluate.method_maps",)),
+    Bad("to_markdown", lambda: call([{"model": "m"}]), ValueError, "rows"),
+    Bad("to_markdown", lambda: call(a_row()), TypeError, "rows"),
+    Bad("write_csv", lambda: call([a_row()], MISSING_DIR), FileNotFoundError, "path"),
+    Bad("report", lambda: call([a_row()], "a note", 2, 1000), TypeError, "notes"),
+    Bad("probe_out", lambda: call(__file__), NotADirectoryError, "--out"),
+    Bad("probe_out", lambda: call(3), TypeError, "--out"),
+]
+
+BAD_INPUTS["minicam.models"] = [
+    Bad("ShapesVGG", lambda: call(0), ValueError, "num_classes"),
+    Bad("ShapesVGG", lambda: call(widths=(8, 8, 8, 8)), ValueError, "widths"),
+    Bad("ShapesVGG", lambda: call(widths=(8, 8, 8, 8, 0)), ValueError, "widths[4]"),
+    Bad("ShapesVGG", lambda: call(widths="88888"), TypeError, "widths"),
+    Bad("ShapesResNet", lambda: call(2.5), ValueError, "num_classes"),
+    Bad("shapes_resnet", lambda: call("4"), TypeError, "num_classes"),
+    Bad("fold_bn", lambda: call(torch.rand(4, 3, 3, 3), torch.rand(4), nn.BatchNorm1d(4)), TypeError, "bn"),
+    Bad("fold_bn", lambda: call(torch.rand(4, 3, 3, 3), None, nn.BatchNorm2d(4)), ValueError, "bias"),
+    Bad("fold_bn", lambda: call(torch.rand(5, 3, 3, 3), torch.rand(5), nn.BatchNorm2d(4)), ValueError, "weight"),
+    Bad("fold_batchnorm", lambda: call(image_model()), ValueError, "model"),
+    Bad("create_model", lambda: call("vgg"), ValueError, "name"),
+    Bad("weights_path", lambda: call(None), ValueError, "name"),
+    Bad("load_pretrained", lambda: call("resnet50"), ValueError, "name"),
+]
+
+
 # An error message must also say what would be right: one of these words or phrases.
 ADVICE = re.compile(r"\b(must|give|pass|use|choose|create|compare|needs?|expects?|should|look at|"
                     r"at least|one of|upsample)\b")
@@ -322,6 +489,7 @@ def test_every_public_function_has_a_row(module):
 def test_the_table_walks_the_modules_of_issue_12():
     # other modules (gradients, lrp, hooks, widgets, evaluate) are appended as their rows are written
     assert {"minicam.data", "minicam.maps", "minicam.metrics", "minicam.train"} <= set(BAD_INPUTS)
+    assert {"minicam.widgets", "minicam.explorer_figure", "minicam.viz", "minicam.evaluate", "minicam.models"} <= set(BAD_INPUTS)
 
 
 def test_a_new_function_without_a_row_is_caught(monkeypatch):

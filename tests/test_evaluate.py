@@ -1,6 +1,9 @@
 """The evaluation's pieces: the maps are the direct minicam calls, the scores are minicam.metrics'
 numbers, and the table is what the rows say."""
 from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
@@ -10,6 +13,16 @@ import minicam
 from minicam import evaluate, metrics
 from minicam.checks import NotApplicable
 from minicam.lrp import relevance_cam
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: these small batches are fastest so, and many times faster than in two threads
+    on a machine shared with other jobs. The setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def gap_model(classes=4):
@@ -105,3 +118,134 @@ def test_evaluate_on_a_shipped_model_and_a_misspelt_layer():
     assert [r["method"] for r in rows] == list(evaluate.EVALUATED) and notes == []
     with pytest.raises(ValueError, match="in model 'shapes_vgg': layer 'relu9' not found"):
         evaluate.evaluate(["shapes_vgg"], n=4, layers=["relu9"], progress=False)
+
+
+# ---- python -m minicam.evaluate --------------------------------------------------------------
+
+def test_evaluate_smoke(tmp_path, monkeypatch):
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
+    from minicam import evaluate
+
+    if not models.weights_path("shapes_vgg").exists():
+        # The pipeline is what is tested here, not the numbers: an untrained model will do.
+        torch.manual_seed(0)
+        monkeypatch.setattr(models, "load_pretrained", lambda name: models.create_model(name).eval())
+    rows = evaluate.main(["--n", "4", "--models", "shapes_vgg", "--layers", "relu6",
+                          "--out", str(tmp_path), "--quiet"])
+    methods = [row["method"] for row in rows]
+    assert methods[:3] == ["Grad-CAM", "Grad-CAM++", "CAM"]
+    assert rows[0]["win_vs_gradcam"] == 50.0   # Grad-CAM against itself
+    for row in rows:
+        assert 0 <= row["avg_drop"] <= 100 and 0 <= row["loc_0"] <= 1 and 0 <= row["off_target"] <= 1
+    text = (tmp_path / "metrics.md").read_text()
+    assert "| shapes_vgg | relu6 | Grad-CAM++ |" in text
+    assert (tmp_path / "metrics.csv").read_text().count("\n") == len(rows) + 1
+
+
+def test_evaluate_shares_one_capture_but_gives_the_methods_own_maps():
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    import minicam
+    from minicam import evaluate
+
+    torch.manual_seed(0)
+    model, x = models.create_model("shapes_vgg").eval(), torch.rand(3, 3, 32, 32)
+    maps = evaluate.gradient_maps(model, x, [0, 1, 3], "relu4")
+    torch.testing.assert_close(maps["Grad-CAM"], minicam.gradcam(model, x, [0, 1, 3], "relu4"))
+    torch.testing.assert_close(maps["Grad-CAM++"], minicam.gradcam_pp(model, x, [0, 1, 3], "relu4"))
+
+
+def test_evaluate_skips_a_model_without_weights_and_says_so(monkeypatch):
+    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
+    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
+    from minicam import evaluate
+
+    def load(name):
+        if name == "shapes_resnet":
+            raise FileNotFoundError("shapes_resnet.pt is missing")
+        torch.manual_seed(0)
+        return models.create_model(name).eval()
+
+    monkeypatch.setattr(models, "load_pretrained", load)
+    rows, notes = evaluate.evaluate(["shapes_resnet", "shapes_vgg"], n=2, layers=["relu6"], progress=False)
+    assert {row["model"] for row in rows} == {"shapes_vgg"}
+    assert any("shapes_resnet skipped" in note for note in notes)
+    with pytest.raises(FileNotFoundError, match="no model could be loaded"):
+        evaluate.evaluate(["shapes_resnet"], n=2, progress=False)
+
+
+# ---- issue 12, defect 8: every option checked before any work ---------------------------------------
+
+def test_the_command_line_refuses_a_bad_option_without_a_traceback(tmp_path):
+    """The real `python -m minicam.evaluate`: usage, the option and what would be right, exit 2."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(minicam.__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "minicam.evaluate", "--seed", "-1", "--out", str(tmp_path / "r"),
+                          "--quiet"], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert "Traceback" not in run.stderr and run.stderr.startswith("usage:")
+    assert "--seed must be a non-negative integer" in run.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "--seed must be a non-negative integer"),
+    (["--n", "0"], "--n must be a positive integer"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer"),
+    (["--layers", "relu9"], "--layers: in model 'shapes_vgg': layer 'relu9' not found; layers must be among its "
+                            "candidate layers: conv1, relu1, pool1, conv2, relu2"),
+    (["--models", "shapes_vgg", "--layers", "fc"], "--layers: in model 'shapes_vgg': layer 'fc' cannot be used: it "
+                                                   "does not output (N, K, h, w) maps"),
+    (["--models", "shapes_resnet", "--layers", "layer4.0.relu"], "layer 'layer4.0.relu' cannot be used"),
+    (["--models", "vgg"], "argument --models: invalid choice: 'vgg'"),
+])
+def test_every_bad_option_is_an_argparse_error_before_any_work(argv, message, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(evaluate, "held_out_pairs", lambda *a: pytest.fail("images were made before the check"))
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: pytest.fail("the evaluation ran before the check"))
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(argv + ["--out", str(tmp_path), "--quiet"])
+    assert err.value.code == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and "Traceback" not in stderr
+
+
+def test_the_output_directory_is_probed_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: pytest.fail("the evaluation ran before the probe"))
+    afile = tmp_path / "a_file"
+    afile.write_text("")
+    with pytest.raises(SystemExit):
+        evaluate.main(["--out", str(afile), "--quiet"])
+    assert f"--out must be a directory, but {afile} is a file" in capsys.readouterr().err
+    blocked = afile / "sub" / "dir"  # a directory that cannot be made: its parent is a file
+    with pytest.raises(SystemExit):
+        evaluate.main(["--out", str(blocked), "--quiet"])
+    assert "--out must be a directory" in capsys.readouterr().err
+    new = tmp_path / "not" / "yet"  # a directory that can be made: probed in its nearest parent, not made yet
+    assert evaluate.probe_out(new) == new and not (tmp_path / "not").exists()
+
+
+def test_evaluate_checks_its_options_before_making_images(monkeypatch):
+    monkeypatch.setattr(evaluate, "held_out_pairs", lambda *a: pytest.fail("images were made before the check"))
+    for kwargs, error, message in [({"seed": -1}, ValueError, "seed must be"), ({"n": 2.5}, ValueError, "n must be"),
+                                   ({"batch_size": 0}, ValueError, "batch_size must be"),
+                                   ({"layers": ["relu9"]}, ValueError, "layer 'relu9' not found"),
+                                   ({"layers": [6]}, TypeError, "layers must be")]:
+        with pytest.raises(error, match=message):
+            evaluate.evaluate(["shapes_vgg"], **{"n": 4, **kwargs}, progress=False)
+    with pytest.raises(ValueError, match=r"models must be one or more of \['shapes_vgg'"):
+        evaluate.evaluate("vgg", n=4, progress=False)
+
+
+def test_one_string_is_one_model_and_one_layer():
+    names, n, seed, layers, batch_size = evaluate.check_options("shapes_vgg", 4, np.int64(1000), "relu6", 10)
+    assert (names, n, seed, layers, batch_size) == (["shapes_vgg"], 4, 1000, ["relu6"], 10)
+
+
+def test_candidate_layers_are_the_maps_that_run_once():
+    assert evaluate.candidate_layers(gap_model()) == ["conv1", "relu1", "pool", "conv2", "relu2", "gap"]
+    resnet = minicam.models.ShapesResNet().eval()
+    usable = evaluate.candidate_layers(resnet)
+    assert "layer4" in usable and "layer2" in usable and "layer4.0.relu" not in usable and "fc" not in usable

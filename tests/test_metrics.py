@@ -1,5 +1,5 @@
-"""minicam.metrics against answers worked out by hand on tiny maps, boxes and a fixed-weight model,
-plus a smoke run of `python -m minicam.evaluate`."""
+"""minicam.metrics against answers worked out by hand on tiny maps, boxes and a fixed-weight model.
+(The smoke run of `python -m minicam.evaluate` is in test_evaluate.py.)"""
 import math
 from collections import OrderedDict
 
@@ -287,60 +287,6 @@ def test_off_target_by_hand():
         metrics.off_target(cam, masks[0], 0)
     with pytest.raises(ValueError, match="out of range"):
         metrics.off_target(cam, masks, 3)
-
-
-# ---- python -m minicam.evaluate --------------------------------------------------------------
-
-def test_evaluate_smoke(tmp_path, monkeypatch):
-    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
-    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
-    from minicam import evaluate
-
-    if not models.weights_path("shapes_vgg").exists():
-        # The pipeline is what is tested here, not the numbers: an untrained model will do.
-        torch.manual_seed(0)
-        monkeypatch.setattr(models, "load_pretrained", lambda name: models.create_model(name).eval())
-    rows = evaluate.main(["--n", "4", "--models", "shapes_vgg", "--layers", "relu6",
-                          "--out", str(tmp_path), "--quiet"])
-    methods = [row["method"] for row in rows]
-    assert methods[:3] == ["Grad-CAM", "Grad-CAM++", "CAM"]
-    assert rows[0]["win_vs_gradcam"] == 50.0   # Grad-CAM against itself
-    for row in rows:
-        assert 0 <= row["avg_drop"] <= 100 and 0 <= row["loc_0"] <= 1 and 0 <= row["off_target"] <= 1
-    text = (tmp_path / "metrics.md").read_text()
-    assert "| shapes_vgg | relu6 | Grad-CAM++ |" in text
-    assert (tmp_path / "metrics.csv").read_text().count("\n") == len(rows) + 1
-
-
-def test_evaluate_shares_one_capture_but_gives_the_methods_own_maps():
-    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
-    import minicam
-    from minicam import evaluate
-
-    torch.manual_seed(0)
-    model, x = models.create_model("shapes_vgg").eval(), torch.rand(3, 3, 32, 32)
-    maps = evaluate.gradient_maps(model, x, [0, 1, 3], "relu4")
-    torch.testing.assert_close(maps["Grad-CAM"], minicam.gradcam(model, x, [0, 1, 3], "relu4"))
-    torch.testing.assert_close(maps["Grad-CAM++"], minicam.gradcam_pp(model, x, [0, 1, 3], "relu4"))
-
-
-def test_evaluate_skips_a_model_without_weights_and_says_so(monkeypatch):
-    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
-    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
-    from minicam import evaluate
-
-    def load(name):
-        if name == "shapes_resnet":
-            raise FileNotFoundError("shapes_resnet.pt is missing")
-        torch.manual_seed(0)
-        return models.create_model(name).eval()
-
-    monkeypatch.setattr(models, "load_pretrained", load)
-    rows, notes = evaluate.evaluate(["shapes_resnet", "shapes_vgg"], n=2, layers=["relu6"], progress=False)
-    assert {row["model"] for row in rows} == {"shapes_vgg"}
-    assert any("shapes_resnet skipped" in note for note in notes)
-    with pytest.raises(FileNotFoundError, match="no model could be loaded"):
-        evaluate.evaluate(["shapes_resnet"], n=2, progress=False)
 
 
 # ---- no silent score: NaN and inf are errors, named --------------------------------------------

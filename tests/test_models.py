@@ -106,6 +106,15 @@ def test_unknown_model_name():
     assert all(name in str(err.value) for name in PRETRAINED)
 
 
+@pytest.mark.parametrize("name", ["resnet50", None, ["shapes_vgg"], "Shapes_VGG"])
+@pytest.mark.parametrize("function", [load_pretrained, weights_path, minicam.models.create_model])
+def test_a_name_that_is_not_a_shipped_model_names_the_argument_and_the_choices(function, name):
+    with pytest.raises(ValueError) as err:
+        function(name)
+    assert f"unknown model {name!r}: name must be one of the shipped models" in str(err.value)
+    assert all(repr(shipped) in str(err.value) for shipped in PRETRAINED)
+
+
 @pytest.mark.parametrize("name", ["shapes_vgg", "shapes_resnet"])
 def test_accuracy_on_held_out_images(models, held_out, name):
     per_label, exact, per_class = accuracy(models[name], held_out.images, held_out.labels)

@@ -1,7 +1,9 @@
 """The explorer shows exactly what the direct minicam calls give, at every position of its controls,
 leaves the model as it was, and refuses bad input with a clear ValueError."""
+import random
 import re
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -66,9 +68,27 @@ def last_linear(model):
     return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
 
 
-def check_position(ex, model, method, layer, target, index):
-    """The explorer's state after its controls were moved to this position."""
+def recording(ex):
+    """Let the explorer hand its figure what it would draw, recorded instead of drawn: the list of
+    (index, raw, message, png) of every render. The figure draws exactly what it is handed (its own
+    tests, tests/test_explorer_figure.py); every method is drawn for real in test_model_is_left_as_it_was."""
+    drawn = []
+
+    def render(index, raw, message=None, error=False):
+        drawn.append((index, raw, message, b"\x89PNG render %d" % len(drawn)))
+        return drawn[-1][3]
+    ex.figure.render = render
+    return drawn
+
+
+def check_position(ex, model, method, layer, target, index, drawn=None):
+    """The explorer's state after its controls were moved to this position; with `drawn` (see
+    `recording`), also that the picture is the figure's drawing of exactly that map or message."""
     assert ex.error is None, f"{method} at {layer}, class {target}: {ex.error!r}"
+    assert (ex.method_menu.value, ex.class_menu.value, ex.image_slider.value) == (method, target, index)
+    if drawn is not None:
+        assert drawn[-1][0] == index and drawn[-1][1] is ex.current_map and drawn[-1][2] == ex.message
+        assert ex.png == ex.picture.value == drawn[-1][3]
     x = ex.images[index:index + 1]
     try:
         expected = direct(model, x, method, layer, target)
@@ -80,7 +100,7 @@ def check_position(ex, model, method, layer, target, index):
     return "map"
 
 
-def sweep(ex, model, index, order=1):
+def sweep(ex, model, index, order=1, drawn=None):
     """Move the controls (by setting .value, as a user would) over every layer x class x method."""
     ex.image_slider.value = index
     seen = []
@@ -90,27 +110,39 @@ def sweep(ex, model, index, order=1):
             ex.layer_slider.value = layer
             for target in range(len(ex.class_names))[::order]:
                 ex.class_menu.value = target
-                seen.append(check_position(ex, model, method, layer, target, index))
+                seen.append(check_position(ex, model, method, layer, target, index, drawn))
     return seen
 
 
 def test_every_position_shows_the_direct_call_small_model():
+    """Every (method, layer, class) position of one image, reached by moving the controls as a user
+    does, shows the direct minicam call's map -- twice, the second time from the cache in the reverse
+    order, so a cache key missing the class, layer, method or image would show a stale map; the
+    picture is the figure's drawing of that very map (see `recording`)."""
     model, images = small_model(), small_images()
     ex = explorer(model, images, class_names=["a", "b", "c"]).explorer
+    drawn = recording(ex)
     assert ex.layers == ["1", "4"]  # the two ReLUs, in forward order
     assert set(ex.methods) == set(METHODS)
-    seen = sweep(ex, model, index=1)
-    seen += sweep(ex, model, index=1, order=-1)  # again, from the cache, in another order
+    seen = sweep(ex, model, index=1, drawn=drawn)
+    seen += sweep(ex, model, index=1, order=-1, drawn=drawn)  # again, from the cache, in another order
     assert seen.count("message") == 2 * 1 * 3  # CAM at layer "1", each class, both sweeps
     assert seen.count("map") == len(seen) - seen.count("message")
-    # another image: the class labels follow that image's scores
+    # another image: the class labels follow that image's scores, and its maps are its own
     ex.image_slider.value = 2
     assert [label for label, _ in ex.class_menu.options] == [
         f"{name} ({score:.2f})" for name, score in zip("abc", model(images[2:3])[0].tolist())]
-    check_position(ex, model, ex.method_menu.value, ex.layer_slider.value, ex.class_menu.value, 2)
+    check_position(ex, model, ex.method_menu.value, ex.layer_slider.value, ex.class_menu.value, 2, drawn)
+    assert sweep(ex, model, index=2, drawn=drawn).count("message") == 3
 
 
 def test_every_position_shows_the_direct_call_shapes_vgg():
+    """The shipped model on held-out images: every method at each of its six layers (one class), every
+    class for every method at the CAM layer relu6, every image, and eight random joint
+    positions, each reached by moving the controls, show the direct call's map (CAM only at relu6).
+    The joint (method, layer, class) grid of the explorer's own code is covered in full by the small
+    model's test: the code path is the same for every model, and this model's 192 positions would
+    cost half a minute."""
     models = pytest.importorskip("minicam.models", reason="minicam.models is not there yet")
     data = pytest.importorskip("minicam.data", reason="minicam.data is not there yet")
     try:
@@ -119,9 +151,20 @@ def test_every_position_shows_the_direct_call_shapes_vgg():
         pytest.skip(f"the shapes_vgg weights are not there yet: {e}")
     images = data.make_shapes(2, seed=1000).images
     ex = Explorer(model, images, class_names=data.CLASSES)
+    drawn = recording(ex)
     assert ex.layers == [f"relu{i}" for i in range(1, 7)] and ex.cam_layers == ["relu6"]
-    seen = sweep(ex, model, index=1)
-    assert seen.count("message") == 5 * 4  # CAM everywhere but relu6
+    positions = [(m, layer, 1, 1) for m in ex.methods for layer in ex.layers]
+    positions += [(m, "relu6", c, 1) for m in ex.methods for c in range(4)]
+    rng = random.Random(0)
+    positions += [(rng.choice(ex.methods), rng.choice(ex.layers), rng.randrange(4), rng.randrange(2))
+                  for _ in range(8)]
+    for method, layer, target, index in positions:
+        for control, value in ((ex.image_slider, index), (ex.method_menu, method), (ex.layer_slider, layer),
+                               (ex.class_menu, target)):
+            control.value = value
+        seen = check_position(ex, model, method, layer, target, index, drawn)
+        assert (seen == "message") == (method == "CAM" and layer != "relu6"), (method, layer)
+    assert {index for _, _, _, index in positions} == {0, 1}
 
 
 def test_show_moves_the_controls_and_returns_the_map():
@@ -290,3 +333,113 @@ def test_top_predictions_list_logits_and_probabilities_best_first():
     assert [c[0] for c in cells] == ["abc"[k] for k in order]
     assert [c[1:] for c in cells] == [[f"{scores[k]:.2f}", f"{torch.sigmoid(scores[k]):.3f}"] for k in order]
     assert [weight for weight, _ in rows] == ["bold" if k == 0 else "normal" for k in order]
+
+
+# ---- issue 12: a model's own error, strings for lists, a model by name, numpy indices ---------------
+
+class BrokenForOneImage(nn.Sequential):
+    """small_model's layers, but the forward pass on a single image raises the model's own ValueError
+    (as a bug in a model would) while `broken` is set; the explorer computes its maps image by image."""
+    broken = True
+
+    def forward(self, x):
+        if self.broken and len(x) == 1:
+            raise ValueError("a bug in the model")
+        return super().forward(x)
+
+
+def test_a_model_error_is_an_error_in_the_picture_not_a_notice_and_not_cached():
+    """Defect 9: only the method's own NotApplicable is a notice ("not available"); a ValueError of the
+    model is `error`: shown in red below the picture and, in place of the map, in the picture itself
+    (no stale map of the previous setting), and not cached, so it goes once the model is fixed."""
+    model = BrokenForOneImage(*small_model())
+    model.broken = False
+    ex = Explorer(model, small_images())
+    drawn = recording(ex)
+    good = ex.show(method="Grad-CAM", layer="4", target=0)
+    assert good is not None and ex.error is None
+    model.broken = True
+    for method in ex.methods:
+        assert ex.show(method=method, target=1, index=2) is None  # image 2: nothing of it is cached yet
+        assert isinstance(ex.error, ValueError) and ex.message is None, method
+        assert "a bug in the model" in ex.status.value and "ValueError" in ex.status.value
+        index, raw, message, png = drawn[-1]
+        assert raw is None and "ValueError: a bug in the model" in message and ex.png == png
+        assert "not available" not in message and method in ex.header.value
+    assert not any(isinstance(v, Exception) for v in ex._cache.values())
+    model.broken = False
+    for method in ex.methods:
+        ex.show(method=method)
+        assert check_position(ex, model, method, "4", 1, 2, drawn) in ("map", "message")
+        assert ex.error is None
+
+
+def test_an_error_is_drawn_in_the_picture_in_an_error_box():
+    model = BrokenForOneImage(*small_model())
+    model.broken = False
+    ex = Explorer(model, small_images())
+    before = ex.png
+    model.broken = True
+    ex.class_menu.value = (ex.class_menu.value + 1) % 3
+    assert ex.error is not None and ex.png != before
+    assert ex.figure._message.get_bbox_patch().get_edgecolor()[:3] != (0.8, 0.6, 0.0)  # not the notice's colours
+
+
+def test_one_string_is_one_layer_or_method_and_class_names_must_be_a_list():
+    """Defect 10: layers="4" and methods="Grad-CAM" are lists of one (they were read letter by letter);
+    class_names="abc" is refused, naming class_names (one name per letter would be a silent mislabel)."""
+    model, images = small_model(), small_images()
+    ex = Explorer(model, images, layers="4", methods="Grad-CAM")
+    assert ex.layers == ["4"] and ex.methods == ["Grad-CAM"]
+    assert_close(ex.current_map, minicam.gradcam(model, images[:1], ex.class_menu.value, "4")[0])
+    assert explorer(model, images, layers=model[4], methods=("saliency",)).explorer.layers == ["4"]
+    with pytest.raises(TypeError, match="class_names must be a list with one name per class"):
+        Explorer(model, images, class_names="abc")
+    assert Explorer(model, images, class_names=("a", "b", "c")).class_names == ["a", "b", "c"]
+
+
+def test_a_shipped_model_by_name_and_numpy_indices():
+    """Defect 11: explorer("shapes_vgg", x) loads the shipped model of that name; an unknown name lists
+    the names; numpy integers work as the image and class indices of show() and compute()."""
+    models = pytest.importorskip("minicam.models")
+    try:
+        vgg = models.load_pretrained("shapes_vgg")
+    except FileNotFoundError as e:
+        pytest.skip(f"the shapes_vgg weights are not there: {e}")
+    images = small_images(n=2, size=32)
+    ex = explorer("shapes_vgg", images, layers="relu6", methods=["Grad-CAM"]).explorer
+    assert isinstance(ex.model, models.ShapesVGG)
+    assert_close(ex.show(index=np.int64(1), target=np.int64(2)), minicam.gradcam(vgg, images[1:2], 2, "relu6")[0])
+    assert (ex.image_slider.value, ex.class_menu.value) == (1, 2) and type(ex.image_slider.value) is int
+    assert_close(ex.compute("Grad-CAM", "relu6", np.int32(3), np.int64(0)), minicam.gradcam(vgg, images[:1], 3, "relu6")[0])
+    with pytest.raises(ValueError, match=r"'shapes_vg' is not a shipped model.*'shapes_vgg', 'shapes_resnet'"):
+        explorer("shapes_vg", images)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"index": 3}, IndexError, r"index must be an image index in 0\.\.2"),
+    ({"index": 1.0}, ValueError, "index must be"),
+    ({"target": 3}, ValueError, r"target must be a class index in 0\.\.2"),
+    ({"target": True}, TypeError, "target must be"),
+    ({"method": "gradcam"}, ValueError, "method must be one of the explorer's methods"),
+    ({"layer": "9"}, ValueError, r"layer must be one of the explorer's layers \['1', '4'\]"),
+    ({"layer": "3", "index": 2}, ValueError, "layer must be one of"),
+])
+def test_a_bad_position_is_refused_before_any_control_moves(kwargs, error, message):
+    ex = Explorer(small_model(), small_images())
+    ex.show(index=1, target=0, method="Grad-CAM++", layer="1")
+    before, png = [c.value for c in (ex.image_slider, ex.class_menu, ex.method_menu, ex.layer_slider)], ex.png
+    with pytest.raises(error, match=message):
+        ex.show(**kwargs)
+    assert [c.value for c in (ex.image_slider, ex.class_menu, ex.method_menu, ex.layer_slider)] == before
+    assert ex.png == png and ex.error is None
+
+
+def test_bad_arguments_are_refused_before_the_model_runs(monkeypatch):
+    """Rule (b): the checks that need no forward pass come first."""
+    import minicam.widgets
+    monkeypatch.setattr(minicam.widgets, "trace", lambda *a: pytest.fail("the model ran before the check"))
+    for kwargs in ({"class_names": "abc"}, {"methods": ["gradcam"]}, {"prob": "relu"}, {"threads": 0},
+                   {"images": small_images().double() * float("nan")}):
+        with pytest.raises((TypeError, ValueError)):
+            Explorer(small_model(), **{"images": small_images(), **kwargs})
