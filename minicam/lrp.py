@@ -10,28 +10,32 @@ bias is the contribution of a constant input a_0 = 1):
 Conservation: sum_j R_j = sum_k R_k, exact for LRP-0 without bias; a bias or eps absorbs the rest.
 Each rule below (`rule=` for every Conv2d and Linear, `first_rule=` for the first one) is one short
 function with its formula. Pooling and the residual sum are shared proportionally (LRP-0, no eps):
-average pooling as a linear layer with positive weights, max pooling winner-take-all, a + b in
-proportion to a and b.
+average pooling (AvgPool2d, AdaptiveAvgPool2d of any output size) as a linear layer with positive
+weights, max pooling winner-take-all, a + b in proportion to a and b; Dropout (eval) passes R on.
 
 Every rule is one call of the "gradient trick" (Montavon et al. 2019, sec. 10.2.2, four steps): with
 z = layer(a), s = R / z held constant, c = d(z . s)/da, R_a = a * c -- so one code path serves
 Conv2d and Linear, and a rule is only the choice of (inputs, weights, bias) put into z.
 
 The model is first turned into a plan: an immutable chain of steps with each layer's rule chosen
-once, BatchNorm folded into the conv before it and a torchvision ResNet rewired into a chain of
-blocks (`resnet_chain`). The walk back through the plan yields (step, relevance) lazily.
+once, BatchNorm folded into the conv before it and a torchvision ResNet or VGG rewired into a chain
+(`torchvision_chain`: their forward() calls torch.flatten, which is no module). The walk back through
+the plan yields (step, relevance) lazily.
 """
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
+from torchvision.models.vgg import VGG
 
 from .checks import (Layer, NotApplicable, Target, Unsupported, check_images, check_scores, check_targets,
                      preserved, resolve_layer)
@@ -48,7 +52,12 @@ _PASS = (nn.ReLU, nn.Dropout, nn.Identity)   # relevance goes through unchanged
 _LEAVES = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
            nn.Flatten) + _PASS
 SUPPORTED = ("Conv2d, Linear, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Dropout, Identity, "
-             "BatchNorm2d (right after a Conv2d), nn.Sequential, torchvision ResNet with BasicBlocks")
+             "BatchNorm2d (right after a Conv2d), nn.Sequential, torchvision ResNet with BasicBlocks, torchvision VGG")
+# The chain and model(x) may differ by this many units of the dtype's precision (torch.finfo(dtype).eps).
+REPRODUCE_ULPS = 16  # float16: 1.6 %, bfloat16: 12.5 %; float32 and float64 keep the floor 1e-4
+# torchvision models whose forward() runs these children, then torch.flatten(x, 1), then the head.
+_FLATTENS = {ResNet: (("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool"), "fc"),
+             VGG: (("features", "avgpool"), "classifier")}
 
 
 # ---- the start: what the output hands to the last layer ---------------------------------------
@@ -69,7 +78,8 @@ def contrastive_start(scores: torch.Tensor, target: Target, kind: str = "survey"
         raise ValueError(f"kind must be 'survey' (others -1/(C-1), sum 0) or 'authors' (others -1/C, "
                          f"sum 1/C), got {kind!r}")
     if c < 2:
-        raise ValueError("a contrastive start needs at least 2 classes")
+        raise ValueError(f"scores must have at least 2 classes (columns) for a contrastive start, got shape "
+                         f"{tuple(scores.shape)}")
     targets = check_targets(target, n, c).to(scores.device)
     other = -1.0 / (c - 1 if kind == "survey" else c)
     start = torch.full_like(scores, other)
@@ -119,6 +129,8 @@ def _redistribute(forward, inputs: list[torch.Tensor], R: torch.Tensor, eps: flo
     with torch.enable_grad():
         xs = [x.detach().requires_grad_(True) for x in inputs]
         z = forward(*xs)
+        if R.shape != z.shape:
+            raise ValueError(f"R must have the shape of the layer's output z, {tuple(z.shape)}, got {tuple(R.shape)}")
         grads = torch.autograd.grad(z, xs, grad_outputs=_divide(R, z.detach(), eps))
     return [x.detach() * g for x, g in zip(xs, grads)]
 
@@ -140,12 +152,14 @@ def rule_zero(layer, w, b, a, R) -> torch.Tensor:
 def rule_epsilon(layer, w, b, a, R, eps) -> torch.Tensor:
     """LRP-eps (Bach et al. 2015, eq. 58): R_j = sum_k a_j w_jk / (z_k + eps sign(z_k)) R_k, sign(0) = +1.
     eps is absolute, in the units of z (Montavon et al.'s tutorial takes a fraction of z's std)."""
+    _check_number("eps", eps)
     return _share(layer, [(a, w)], b, R, eps)
 
 
 def rule_gamma(layer, w, b, a, R, gamma) -> torch.Tensor:
     """LRP-gamma (Montavon et al. 2019, sec. 10.2.1): rho(w) = w + gamma w+, the bias likewise
     rho(b) = b + gamma b+:  R_j = sum_k a_j rho(w_jk) / (sum_{0,j} a_j rho(w_jk)) R_k."""
+    _check_number("gamma", gamma)
     return _share(layer, [(a, w + gamma * w.clamp(min=0))], b + gamma * b.clamp(min=0), R)
 
 
@@ -153,6 +167,7 @@ def rule_alpha_beta(layer, w, b, a, R, alpha, beta) -> torch.Tensor:
     """LRP-alpha-beta (Bach et al. 2015, eq. 60), alpha - beta = 1:
     R_j = sum_k (alpha (a_j w_jk)+ / z_k+  -  beta (a_j w_jk)- / z_k-) R_k, with z_k+ = sum_j (a_j w_jk)+
     + b_k+ and z_k- likewise: the bias, as the input a_0 = 1, joins the side of its sign."""
+    _check_alpha_beta(alpha, beta)
     wp, wn = w.clamp(min=0), w.clamp(max=0)
     ap, an = a.clamp(min=0), a.clamp(max=0)
     # (a w)+ = a+ w+ + a- w-: the positive contributions, whatever the sign of the input.
@@ -172,6 +187,7 @@ def rule_zb(layer, w, b, a, R, bounds) -> torch.Tensor:
     """z^B for the input layer, pixels within bounds (l, h) (Montavon et al. 2019, sec. 10.3.2):
     R_i = sum_j (x_i w_ij - l_i w_ij+ - h_i w_ij-) / sum_i (x_i w_ij - l_i w_ij+ - h_i w_ij-) R_j,
     without bias, as there and in the Relevance-CAM authors' code."""
+    _check_bounds(bounds)
     low, high = (torch.as_tensor(v, dtype=a.dtype, device=a.device).expand_as(a) for v in bounds)
     # The bounds enter z as two more "inputs", with the weights' negated positive and negative parts.
     return _share(layer, [(a, w), (low, -w.clamp(min=0)), (high, -w.clamp(max=0))], 0.0, R)
@@ -202,16 +218,27 @@ class Step:
     branches: tuple | None = None
     rule: Callable | None = None
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not isinstance(self.module, nn.Module):
+            raise TypeError(f"a Step needs a name (str) and a module (nn.Module), got name={self.name!r} and "
+                            f"module of type {type(self.module).__name__}")
+
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def resnet_chain(model: ResNet, name: str = "") -> list[Step]:
-    """torchvision's ResNet.forward as a chain: stem, layer1..4, avgpool, flatten, fc."""
-    stem = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
-    steps = [s for child in stem for s in _chain(getattr(model, child), _join(name, child))]
-    return steps + [Step("torch.flatten in ResNet.forward", nn.Flatten())] + _chain(model.fc, _join(name, "fc"))
+def torchvision_chain(model: nn.Module, name: str = "") -> list[Step]:
+    """torchvision's ResNet.forward (stem, layer1..4, avgpool, flatten, fc) or VGG.forward (features,
+    avgpool, flatten, classifier) as a chain; the torch.flatten(x, 1) they call becomes a step."""
+    kind = next((k for k in _FLATTENS if isinstance(model, k)), None)
+    if kind is None:
+        raise TypeError(f"model must be a torchvision ResNet or VGG, got {type(model).__name__}; "
+                        "for any other model use plan(model)")
+    body, head = _FLATTENS[kind]
+    steps = [s for child in body for s in _chain(getattr(model, child), _join(name, child))]
+    flatten = Step(f"torch.flatten in {kind.__name__}.forward", nn.Flatten())
+    return steps + [flatten] + _chain(getattr(model, head), _join(name, head))
 
 
 def _basic_block(block: BasicBlock, name: str) -> Step:
@@ -223,15 +250,16 @@ def _basic_block(block: BasicBlock, name: str) -> Step:
 
 
 def _chain(module: nn.Module, name: str) -> list[Step]:
-    """The layers `module` runs, in forward order; nested Sequentials are opened up."""
+    """The layers `module` runs, in forward order; nested Sequentials are opened up. A module that a
+    Sequential holds twice is a step at each place (named_children would list it once)."""
     if type(module) is BasicBlock:  # a subclass may change forward(); the score check would catch it
         return [_basic_block(module, name)]
     if isinstance(module, _LEAVES):
         return [Step(name, module, (name,))]
     if isinstance(module, nn.Sequential):
-        steps = [s for child, m in module.named_children() for s in _chain(m, _join(name, child))]
-    elif isinstance(module, ResNet):
-        steps = resnet_chain(module, name)
+        steps = [s for child, m in module._modules.items() if m is not None for s in _chain(m, _join(name, child))]
+    elif isinstance(module, tuple(_FLATTENS)):
+        steps = torchvision_chain(module, name)
     else:
         kind = ("nn." if type(module).__module__.startswith("torch.nn") else "") + type(module).__name__
         where = repr(name) if name else "the top (the model itself)"
@@ -274,6 +302,9 @@ def _with_rules(steps, rule: Callable, first: Callable | None = None) -> tuple:
 
 def plan(model: nn.Module, rule: str = "epsilon", first_rule: str | None = None, **params) -> tuple:
     """The model as an immutable chain of Steps, each Conv2d/Linear with its rule chosen once."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module (a network, not {type(model).__name__}); "
+                        "for a shipped model use minicam.models.load_pretrained(name)")
     p = _check_params(rule, first_rule, params)
     return _with_rules(_fold(_chain(model, "")), _rule(rule, p), _rule(first_rule or rule, p))
 
@@ -346,14 +377,27 @@ def _relprop(step: Step, a: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
 def walk(steps, records, R: torch.Tensor):
     """Hand R back from the chain's output: yields (step, R at that step's output) from the last step
     to the first, a block's main branch and then its shortcut in between; returns R at the input.
-    Lazy: a caller that wants one layer stops there, and nothing below it is computed."""
+    Lazy: a caller that wants one layer stops there, and nothing below it is computed.
+    records: what the forward pass through `steps` kept, one per step; R: shaped as the chain's output."""
+    if len(records) != len(steps):
+        raise ValueError(f"records must hold one record per step of the forward pass through steps, got "
+                         f"{len(records)} records for {len(steps)} steps")
+    out = records[-1].output if records else R
+    if not isinstance(R, torch.Tensor) or R.shape != out.shape:
+        shape = tuple(R.shape) if isinstance(R, torch.Tensor) else type(R).__name__
+        raise ValueError(f"R must be a tensor shaped as the chain's output, {tuple(out.shape)}, got {shape}")
+    return _walk(steps, records, R)
+
+
+def _walk(steps, records, R: torch.Tensor):
+    """The generator behind `walk`."""
     for step, record in zip(reversed(steps), reversed(records)):
         yield step, R
         if step.branches:
             # The final ReLU passes R; the sum main + short shares it in proportion to the two terms.
             r_main, r_short = _redistribute(torch.add, list(record.parts), R)
-            r_main = yield from walk(step.branches[0], record.branches[0], r_main)
-            r_short = yield from walk(step.branches[1], record.branches[1], r_short)
+            r_main = yield from _walk(step.branches[0], record.branches[0], r_main)
+            r_short = yield from _walk(step.branches[1], record.branches[1], r_short)
             R = r_main + r_short
         else:
             R = _relprop(step, record.input, R)
@@ -389,20 +433,76 @@ def _check_params(rule, first_rule, params) -> dict:
         if key not in takes:
             raise ValueError(f"parameter {key!r} has no effect with rule={rule!r}, first_rule={first_rule!r}; "
                              f"these take: {', '.join(sorted(takes)) or 'no parameters'}")
+        if key == "bounds":
+            _check_bounds(params[key])
+        else:
+            _check_number(key, params[key])
     p = {**DEFAULTS, **params}
-    if p["eps"] < 0 or p["gamma"] < 0:
-        raise ValueError(f"eps and gamma must be >= 0, got eps={p['eps']}, gamma={p['gamma']}")
-    if not math.isclose(p["alpha"] - p["beta"], 1.0) or p["beta"] < 0:
-        raise ValueError(f"alpha_beta needs alpha - beta = 1 and beta >= 0 (e.g. alpha=1, beta=0 or alpha=2, "
-                         f"beta=1), got alpha={p['alpha']}, beta={p['beta']}")
-    if len(p["bounds"]) != 2:
-        raise ValueError(f"bounds must be (low, high), the range of the input pixels, got {p['bounds']!r}")
+    _check_alpha_beta(p["alpha"], p["beta"])
     return p
+
+
+def _check_alpha_beta(alpha, beta) -> None:
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        _check_number(name, value)
+    if not math.isclose(alpha - beta, 1.0):
+        raise ValueError(f"alpha_beta needs alpha - beta = 1 and beta >= 0 (e.g. alpha=1, beta=0 or alpha=2, "
+                         f"beta=1), got alpha={alpha}, beta={beta}")
+
+
+def _real(value) -> torch.Tensor | None:
+    """value (a number, or a tensor or numpy array of real numbers) as a float64 tensor; None if it is
+    none of these (a string, a bool, a complex number)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, torch.Tensor, np.ndarray)):
+        return None
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, RuntimeError):
+        return None
+    return None if t.dtype == torch.bool or t.is_complex() else t.double()
+
+
+def _check_number(name: str, value) -> None:
+    """A rule parameter (eps, gamma, alpha, beta) is a finite real number >= 0 (or a 0-dim tensor of
+    one): a string, a bool, NaN or inf would give an error deep inside, or a map of NaNs or zeros."""
+    t = _real(value)
+    if t is None or t.dim() != 0:
+        raise TypeError(f"{name} must be a real number, e.g. {name}={DEFAULTS[name]}, "
+                        f"got {value!r} ({type(value).__name__})")
+    if not torch.isfinite(t) or t < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, e.g. {name}={DEFAULTS[name]}, got {value!r}")
+
+
+def _check_bounds(bounds) -> None:
+    """bounds = (low, high): numbers, or tensors broadcastable to x, finite, with low <= high everywhere."""
+    if not isinstance(bounds, (tuple, list)):
+        raise TypeError(f"bounds must be a pair (low, high), the range of the input pixels, e.g. (0.0, 1.0), "
+                        f"got {type(bounds).__name__}")
+    if len(bounds) != 2:
+        raise ValueError(f"bounds must be (low, high), the range of the input pixels, e.g. (0.0, 1.0), "
+                         f"got {bounds!r}")
+    low, high = (_real(v) for v in bounds)
+    if low is None or high is None:
+        raise TypeError(f"bounds must be (low, high) of numbers or tensors, e.g. (0.0, 1.0), got {bounds!r}")
+    if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
+        raise ValueError(f"bounds must be finite (low, high), e.g. (0.0, 1.0), got {bounds!r}")
+    try:
+        inverted = bool((low > high).any())
+    except RuntimeError:
+        raise ValueError(f"bounds must be (low, high) of shapes that broadcast together, got shapes "
+                         f"{tuple(low.shape)} and {tuple(high.shape)}") from None
+    if inverted:
+        raise ValueError(f"bounds must be (low, high) with low <= high, e.g. (0.0, 1.0), got {bounds!r}")
 
 
 def _check_layer(model: nn.Module, steps, layer: Layer) -> str:
     """The name of `layer`, if the chain has one relevance at its output."""
-    want, _ = resolve_layer(model, layer)
+    want, module = resolve_layer(model, layer)
+    places = _places(model, module)
+    if places > 1:
+        raise NotApplicable(f"layer {want!r} is one module that the model holds at {places} places, so it has no "
+                            "single output; give each place its own module (a new nn.ReLU() each time, "
+                            "copy.deepcopy for a layer with weights) or choose another layer")
     if any(want in s.hidden for s in _all_steps(steps)):
         raise NotApplicable(f"layer {want!r} has its BatchNorm folded into it, so LRP has no relevance between "
                             f"them; choose the BatchNorm after it (same channels) or a later layer")
@@ -412,30 +512,67 @@ def _check_layer(model: nn.Module, steps, layer: Layer) -> str:
     return want
 
 
+def _places(root: nn.Module, module: nn.Module) -> int:
+    """How many places of the module tree hold `module` (named_modules() lists each module once)."""
+    return (root is module) + sum(_places(child, module) for child in root._modules.values() if child is not None)
+
+
+def _check_x(x) -> torch.Tensor:
+    """x as `check_images` wants it, and finite: a NaN or inf pixel would make every relevance NaN."""
+    x = check_images(x)
+    finite = torch.isfinite(x).flatten(1).all(1)
+    if not finite.all():
+        raise ValueError(f"x holds NaN or inf pixels (image {int((~finite).nonzero()[0])} first); LRP needs "
+                         "finite inputs: drop those images or replace the values, e.g. torch.nan_to_num(x)")
+    return x
+
+
+def _plain_target(target):
+    """numpy integers (np.int64(3), an integer array, a list of them) as the ints and tensors that
+    `check_targets` takes; anything else unchanged, for it to check."""
+    if isinstance(target, np.ndarray) and target.dtype != object:
+        return torch.as_tensor(target)
+    if isinstance(target, np.integer):
+        return int(target)
+    if isinstance(target, (list, tuple)):
+        return [int(t) if isinstance(t, np.integer) else t for t in target]
+    return target
+
+
 def _check_reproduces(scores: torch.Tensor, reference: torch.Tensor) -> None:
-    """The chain must compute what the model computes, or its relevance would explain another function."""
-    if reference.shape != scores.shape or not torch.allclose(
-            scores, reference, rtol=1e-4, atol=1e-5 * max(1.0, reference.abs().max().item())):
+    """The chain must compute what the model computes, or its relevance would explain another function.
+    The tolerance follows the dtype's precision (float16 and bfloat16 round the two ways differently)."""
+    if reference.shape == scores.shape and not torch.isfinite(reference).all():
+        raise ValueError(f"the model's class scores for x hold inf or NaN (an overflow in {reference.dtype}?); "
+                         "LRP needs finite scores: use a float32 model and x, or smaller inputs")
+    tol = max(1e-4, REPRODUCE_ULPS * torch.finfo(reference.dtype).eps)
+    scale = max(1.0, reference.abs().max().item()) if reference.numel() else 1.0
+    if reference.shape != scores.shape or not torch.allclose(scores, reference, rtol=tol, atol=tol / 10 * scale):
         raise Unsupported("walking the model's layers in order does not reproduce model(x); lrp supports "
                           f"models whose forward() just runs their layers in order: {SUPPORTED}")
 
 
 def _relevance(model, x, target, layer, start, steps):
-    """(relevance at the layer's output or at the input, the layer's output or None)."""
-    x = check_images(x)
+    """(relevance at the layer's output or at the input, the layer's output or None). LRP needs
+    autograd, so the call leaves inference mode; the grad mode is restored on the way out."""
+    x = _check_x(x)
     want = None if layer is None else _check_layer(model, steps, layer)
-    with preserved(model):
+    with torch.inference_mode(False), torch.enable_grad(), preserved(model):
+        x = x.clone() if x.is_inference() else x  # an inference tensor cannot enter autograd
         with torch.no_grad():
             scores, records = _forward(steps, x.detach())
-            scores = check_scores(scores)
             reference = model(x)
-        _check_reproduces(scores, reference)
-        targets = check_targets(target, len(x), scores.shape[1]).to(scores.device)
+        _check_reproduces(check_scores(scores), reference)
+        targets = check_targets(_plain_target(target), len(x), scores.shape[1]).to(scores.device)
         relevances = walk(steps, records, _start_relevance(scores, targets, start))
         if want is None:
-            return _exhaust(relevances), None
-        R = next(R for step, R in relevances if want in step.outputs)
-    return R, _output_of(steps, records, want)
+            R, acts = _exhaust(relevances), None
+        else:
+            R, acts = next(R for step, R in relevances if want in step.outputs), _output_of(steps, records, want)
+    if not torch.isfinite(R).all():
+        raise ValueError(f"the relevance overflowed to inf or NaN in {R.dtype}; use a float32 or float64 "
+                         "model and x")
+    return R, acts
 
 
 def _exhaust(generator):
@@ -460,8 +597,10 @@ def lrp(model: nn.Module, x: torch.Tensor, target: Target, rule: str = "epsilon"
     start: "logit" starts from the one-hot of the target times its logit y^c (so sum R = y^c);
     "survey" or "authors": the Relevance-CAM starts of `contrastive_start` (not times the logit).
     (contrastive=False/True/"survey"/"authors" is the older name of start: "logit"/"survey"/...)
-    Works on nn.Sequential models (nested ones are opened up) and torchvision ResNets with BasicBlocks;
-    BatchNorm2d is folded into the conv before it. Model mode and parameter grads are left as they were.
+    Works on nn.Sequential models (nested ones are opened up), torchvision ResNets with BasicBlocks and
+    torchvision VGGs; BatchNorm2d is folded into the conv before it. Model mode, parameter grads and the
+    grad mode are left as they were; inside torch.inference_mode() the call leaves it, as LRP needs
+    autograd. An empty batch gives an empty map.
     """
     start = _check_start(start, contrastive, default="logit")
     steps = plan(model, rule, first_rule, **params)
@@ -482,6 +621,9 @@ def relevance_cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Laye
     Two small differences from the authors' code: their z+ denominator adds the conv bias twice
     (unclipped), here b+ once; their z^B takes l, h as each image's min and max, here fixed `bounds`.
     """
+    if layer is None:
+        raise TypeError("layer must be the name of a conv layer (from model.named_modules()) or the module "
+                        "itself: Relevance-CAM weights that layer's activations; got None")
     start = _check_start(start, contrastive, default="survey")
     steps = plan(model, rule, first_rule, **params)
     relevance, acts = _relevance(model, x, target, layer, start, steps)

@@ -396,6 +396,68 @@ BAD_INPUTS["minicam.models"] = [
 ]
 
 
+
+def lrp_rule_args(classes=3):
+    """(layer, w, b, a, R) of a rule_* call: a Linear 4 -> 3 on 2 inputs, R with `classes` columns."""
+    torch.manual_seed(0)
+    return (lambda x, v: torch.nn.functional.linear(x, v)), torch.randn(3, 4), torch.zeros(3), torch.rand(2, 4), \
+        torch.rand(2, classes)
+
+
+def lrp_walk_args(records=None, classes=4):
+    """(steps, records, R) of a walk through image_model() on 2 images, cut to `records` records."""
+    from minicam.lrp import _forward, plan
+    steps = plan(image_model().eval(), rule="zero")
+    _, recorded = _forward(steps, torch.rand(2, 3, 8, 8))
+    return steps, recorded[:records], torch.rand(2, classes)
+
+
+X8 = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+BAD_INPUTS["minicam.lrp"] = [
+    Bad("contrastive_start", lambda: call(torch.rand(2, 3), 0, kind="clrp"), ValueError, "kind"),
+    Bad("contrastive_start", lambda: call(torch.rand(2, 1), 0), ValueError, "scores"),
+    Bad("contrastive_start", lambda: call(torch.rand(2, 3), 3), ValueError, "target"),
+    Bad("rule_zero", lambda: call(*lrp_rule_args(classes=5)), ValueError, "R"),
+    Bad("rule_epsilon", lambda: call(*lrp_rule_args(), eps=NAN), ValueError, "eps"),
+    Bad("rule_epsilon", lambda: call(*lrp_rule_args(), eps="0.1"), TypeError, "eps"),
+    Bad("rule_gamma", lambda: call(*lrp_rule_args(), gamma=INF), ValueError, "gamma"),
+    Bad("rule_gamma", lambda: call(*lrp_rule_args(), gamma=-0.5), ValueError, "gamma"),
+    Bad("rule_alpha_beta", lambda: call(*lrp_rule_args(), alpha=2.0, beta=0.0), ValueError, "alpha"),
+    Bad("rule_alpha_beta", lambda: call(*lrp_rule_args(), alpha=1.0, beta=NAN), ValueError, "beta"),
+    Bad("rule_zplus", lambda: call(*lrp_rule_args(classes=2)), ValueError, "R"),
+    Bad("rule_zb", lambda: call(*lrp_rule_args(), bounds=(1.0, 0.0)), ValueError, "bounds"),
+    Bad("rule_zb", lambda: call(*lrp_rule_args(), bounds=(0.0, INF)), ValueError, "bounds"),
+    Bad("Step", lambda: call("conv", "nn.Conv2d(3, 4, 3)"), TypeError, "module"),
+    Bad("torchvision_chain", lambda: call(image_model()), TypeError, "model"),
+    Bad("plan", lambda: call("shapes_vgg"), TypeError, "model"),
+    Bad("plan", lambda: call(image_model(), rule="lrp0"), ValueError, "rule"),
+    Bad("plan", lambda: call(image_model(), rule="epsilon", eps=NAN), ValueError, "eps"),
+    Bad("plan", lambda: call(image_model(), rule="zero", first_rule="zb", bounds=(0.0, 1.0, 2.0)), ValueError,
+        "bounds"),
+    Bad("walk", lambda: call(*lrp_walk_args(records=-1)), ValueError, "records"),
+    Bad("walk", lambda: call(*lrp_walk_args(classes=5)), ValueError, "R"),
+    Bad("lrp", lambda: call("shapes_vgg", X8, 0), TypeError, "model"),
+    Bad("lrp", lambda: call(image_model(), with_nan(X8), 0), ValueError, "x"),
+    Bad("lrp", lambda: call(image_model(), with_nan(X8, INF), 0), ValueError, "x"),
+    Bad("lrp", lambda: call(image_model(), X8[0], 0), ValueError, "x"),
+    Bad("lrp", lambda: call(image_model(), X8, np.float64(1.0)), TypeError, "target"),
+    Bad("lrp", lambda: call(image_model(), X8, [0, 4]), ValueError, "target"),
+    Bad("lrp", lambda: call(image_model(), X8, 0, rule="lrp0"), ValueError, "rule"),
+    Bad("lrp", lambda: call(image_model(), X8, 0, layer=3), TypeError, "layer"),
+    Bad("lrp", lambda: call(image_model(), X8, 0, rule="epsilon", eps=NAN), ValueError, "eps"),
+    Bad("lrp", lambda: call(image_model(), X8, 0, rule="epsilon", eps="0.1"), TypeError, "eps"),
+    Bad("lrp", lambda: call(image_model(), X8, 0, rule="gamma", gamma=INF), ValueError, "gamma"),
+    Bad("lrp", lambda: call(image_model(), X8, 0, first_rule="zb", bounds=(1.0, 0.0)), ValueError, "bounds"),
+    Bad("lrp", lambda: call(image_model(), X8, 0, start="clrp"), ValueError, "start"),
+    Bad("relevance_cam", lambda: call(image_model(), X8, 0, None), TypeError, "layer"),
+    Bad("relevance_cam", lambda: call(image_model(), X8, 0, "2"), ValueError, "layer"),
+    Bad("relevance_cam", lambda: call(image_model(), with_nan(X8), 0, "0"), ValueError, "x"),
+    Bad("relevance_cam", lambda: call(image_model(), X8, 9, "0"), ValueError, "target"),
+    Bad("relevance_cam", lambda: call(image_model(), X8, 0, "0", start="clrp"), ValueError, "start"),
+    Bad("relevance_cam", lambda: call(image_model(), X8, 0, "0", first_rule="zb", bounds=(0.0, NAN)), ValueError,
+        "bounds"),
+]
+
 # An error message must also say what would be right: one of these words or phrases.
 ADVICE = re.compile(r"\b(must|give|pass|use|choose|create|compare|needs?|expects?|should|look at|"
                     r"at least|one of|upsample)\b")
@@ -490,6 +552,7 @@ def test_the_table_walks_the_modules_of_issue_12():
     # other modules (gradients, lrp, hooks, widgets, evaluate) are appended as their rows are written
     assert {"minicam.data", "minicam.maps", "minicam.metrics", "minicam.train"} <= set(BAD_INPUTS)
     assert {"minicam.widgets", "minicam.explorer_figure", "minicam.viz", "minicam.evaluate", "minicam.models"} <= set(BAD_INPUTS)
+    assert "minicam.lrp" in BAD_INPUTS
 
 
 def test_a_new_function_without_a_row_is_caught(monkeypatch):

@@ -1,6 +1,9 @@
 """LRP and Relevance-CAM: conservation layer by layer, each rule against an independent explicit-matrix
 implementation (as zennit's tests do), the contrastive starts, BatchNorm folding, the ResNet path,
 and the errors."""
+import copy
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -411,3 +414,214 @@ def test_the_walk_is_lazy():
     assert step.name == "6" and R.shape == (1, 3)              # the last layer first, nothing computed yet
     names = [step.name] + [s.name for s, _ in relevances]
     assert names == ["6", "5", "4", "3.1", "3.0", "2", "1", "0"]
+
+
+# ---- issue 12: inference mode, dtypes, non-finite values, reused modules, empty batches ----------
+
+def test_inside_inference_mode_lrp_and_relevance_cam_compute_as_outside():
+    """LRP needs autograd: inside torch.inference_mode() the call leaves it (no autograd error, no
+    zeros); an x made under inference mode works inside and outside; the modes are as they were."""
+    model, x = small_cnn(bias=True), torch.rand(2, 3, 8, 8)
+    expected, expected_cam = lrp(model, x, [0, 2]), relevance_cam(model, x, [0, 2], "3")
+    with torch.inference_mode():
+        x_inference = x.clone()
+        got, cam = lrp(model, x, [0, 2]), relevance_cam(model, x_inference, [0, 2], "3")
+        got_inference = lrp(model, x_inference, [0, 2], layer="3")
+        assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    torch.testing.assert_close(cam, expected_cam, rtol=0, atol=0)
+    torch.testing.assert_close(got_inference, lrp(model, x, [0, 2], layer="3"), rtol=0, atol=0)
+    torch.testing.assert_close(lrp(model, x_inference, [0, 2]), expected, rtol=0, atol=0)
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    with torch.no_grad():
+        lrp(model, x, 0)
+        assert not torch.is_grad_enabled()
+
+
+class PlusOne(nn.Sequential):
+    """A forward that does more than run its layers in order: the chain cannot reproduce it."""
+    def forward(self, x):
+        return super().forward(x) + 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_models_are_explained_to_their_precision(dtype):
+    """float16/bfloat16 round the chain (BatchNorm folded, bias added apart) and model(x) differently:
+    the self-check allows that (a tolerance in units of torch.finfo(dtype).eps) and still refuses a
+    forward that does more. The map matches the float64 one to a few tens of eps (relative L2)."""
+    eps = torch.finfo(dtype).eps
+    cases = ((small_resnet(), torch.rand(2, 3, 16, 16), "layer2"), (small_cnn(bias=True), torch.rand(2, 3, 8, 8), "3"))
+    for model, x, layer in cases:
+        expected = lrp(model, x, [1, 2], rule="epsilon")
+        half = copy.deepcopy(model).to(dtype)
+        got = lrp(half, x.to(dtype), [1, 2], rule="epsilon")
+        assert got.dtype == dtype and (got.double() - expected).norm() <= 32 * eps * expected.norm()
+        assert torch.isfinite(relevance_cam(half, x.to(dtype), [1, 2], layer)).all()
+    with pytest.raises(NotImplementedError, match="does not reproduce model"):
+        lrp(PlusOne(*small_cnn(bias=True)).to(dtype), x.to(dtype), 0)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_pixels_are_refused_naming_x(value):
+    x = torch.rand(3, 3, 8, 8)
+    x[1, 0, 2, 3] = value
+    with pytest.raises(ValueError, match=r"x holds NaN or inf pixels \(image 1 first\)"):
+        lrp(small_cnn(), x, 0)
+    with pytest.raises(ValueError, match=r"x holds NaN or inf pixels"):
+        relevance_cam(small_cnn(), x, 0, "3")
+
+
+def test_scores_that_overflow_are_an_error_not_a_nan_map():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2, bias=False))
+    with torch.no_grad():
+        model[1].weight.fill_(1e308)
+    with pytest.raises(ValueError, match="class scores for x hold inf or NaN"):
+        lrp(model, torch.ones(1, 3, 2, 2), 0, rule="zero")
+
+
+def test_a_module_used_twice_is_walked_at_each_place():
+    """A Sequential may hold one module at several places (named_children lists it once): each place
+    is a step, so the map equals that of a model with a copy at each place; the reused module itself
+    has no single output, and choosing it as the layer says so."""
+    torch.manual_seed(6)
+    relu, conv = nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1)
+    shared = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), relu, conv, relu, conv, relu,
+                           nn.Flatten(), nn.Linear(4 * 16, 3)).eval()
+    separate = nn.Sequential(*[copy.deepcopy(m) for m in shared]).eval()
+    x, target = torch.rand(2, 3, 4, 4), [0, 2]
+    torch.testing.assert_close(shared(x), separate(x), rtol=0, atol=0)  # the copies compute the same
+    for kwargs in ({"rule": "zero"}, {"rule": "gamma"}, {"rule": "epsilon", "layer": "0"}):
+        torch.testing.assert_close(lrp(shared, x, target, **kwargs), lrp(separate, x, target, **kwargs))
+    with pytest.raises(ValueError, match="one module that the model holds at 3 places"):
+        lrp(shared, x, 0, layer=relu)
+    with pytest.raises(ValueError, match="holds at 2 places"):
+        relevance_cam(shared, x, 0, "2")
+
+
+def test_an_empty_batch_gives_an_empty_map():
+    model, x = small_cnn(bias=True), torch.rand(0, 3, 8, 8)
+    assert lrp(model, x, 0).shape == (0, 3, 8, 8)
+    assert lrp(model, x, [], layer="3.0", rule="zplus").shape == (0, 5, 4, 4)
+    assert relevance_cam(model, x, 0, "3").shape == (0, 4, 4)
+    assert relevance_cam(small_resnet(), torch.rand(0, 3, 16, 16), 1, "layer2").shape == (0, 8, 8)
+
+
+# ---- issue 12: arguments --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"rule": "epsilon", "eps": float("nan")}, ValueError, "eps must be a finite number >= 0"),
+    ({"rule": "epsilon", "eps": -0.1}, ValueError, "eps must be a finite number >= 0"),
+    ({"rule": "gamma", "gamma": float("inf")}, ValueError, "gamma must be a finite number >= 0"),
+    ({"rule": "epsilon", "eps": "0.1"}, TypeError, "eps must be a real number, e.g. eps=0.25"),
+    ({"rule": "epsilon", "eps": True}, TypeError, "eps must be a real number"),
+    ({"rule": "alpha_beta", "alpha": float("nan"), "beta": 1.0}, ValueError, "alpha must be a finite number"),
+    ({"first_rule": "zb", "bounds": (1.0, 0.0)}, ValueError, "low <= high"),
+    ({"first_rule": "zb", "bounds": (0.0, float("inf"))}, ValueError, r"bounds must be finite"),
+    ({"first_rule": "zb", "bounds": (float("nan"), 1.0)}, ValueError, r"bounds must be finite"),
+    ({"first_rule": "zb", "bounds": 1.0}, TypeError, r"bounds must be a pair \(low, high\)"),
+    ({"first_rule": "zb", "bounds": (0.0, 0.5, 1.0)}, ValueError, r"bounds must be \(low, high\)"),
+    ({"first_rule": "zb", "bounds": ("0", "1")}, TypeError, "bounds must be .* of numbers or tensors"),
+])
+def test_rule_parameters_must_be_finite_numbers_in_range(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        lrp(small_cnn(), torch.rand(1, 3, 8, 8), 0, **kwargs)
+
+
+def test_bounds_may_be_tensors_per_channel():
+    model, x = small_cnn(), torch.rand(2, 3, 8, 8)
+    scalar = lrp(model, x, 1, rule="zero", first_rule="zb", bounds=(-1.0, 2.0))
+    per_channel = lrp(model, x, 1, rule="zero", first_rule="zb",
+                      bounds=(torch.full((3, 1, 1), -1.0), np.full((3, 1, 1), 2.0)))
+    torch.testing.assert_close(per_channel, scalar, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="low <= high"):
+        lrp(model, x, 1, first_rule="zb", bounds=(torch.zeros(3, 1, 1), torch.tensor([1.0, -1.0, 1.0]).view(3, 1, 1)))
+
+
+def test_relevance_cam_without_a_layer_says_it_needs_one():
+    with pytest.raises(TypeError, match="layer must be the name of a conv layer.*got None"):
+        relevance_cam(small_cnn(), torch.rand(1, 3, 8, 8), 0, None)
+
+
+def test_numpy_integers_are_targets():
+    model, x = small_cnn(bias=True), torch.rand(2, 3, 8, 8)
+    expected = lrp(model, x, [1, 2])
+    for target in ([np.int64(1), np.int64(2)], (np.int32(1), 2), np.array([1, 2])):
+        torch.testing.assert_close(lrp(model, x, target), expected, rtol=0, atol=0)
+    torch.testing.assert_close(lrp(model, x, np.int64(2)), lrp(model, x, 2), rtol=0, atol=0)
+    torch.testing.assert_close(relevance_cam(model, x, np.uint8(2), "3"), relevance_cam(model, x, 2, "3"),
+                               rtol=0, atol=0)
+    with pytest.raises(TypeError, match="target"):
+        lrp(model, x, np.float64(1.0))
+    with pytest.raises(ValueError, match="target 3 is out of range"):
+        lrp(model, x, np.array([0, 3]))
+
+
+# ---- issue 12: torchvision's VGG --------------------------------------------------------------
+
+def tiny_vgg(bias=True, seed=7):
+    """torchvision's VGG class, whose forward is features -> avgpool (AdaptiveAvgPool2d(7)) ->
+    torch.flatten -> classifier, with small features and a classifier of the stock layout (Linear,
+    ReLU, Dropout, Linear, ReLU, Dropout, Linear) but 16 wide (the stock one has 120M weights). On
+    32x32 images the features give 6 x 8 x 8, which the avgpool turns into 7 x 7 with overlapping
+    2 x 2 windows."""
+    from torchvision.models.vgg import VGG
+    torch.manual_seed(seed)
+    features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=bias), nn.ReLU(True), nn.MaxPool2d(2),
+                             nn.Conv2d(4, 6, 3, padding=1, bias=bias), nn.ReLU(True), nn.MaxPool2d(2))
+    with torch.device("meta"):  # the stock classifier, replaced below, is never allocated
+        model = VGG(features, num_classes=3, init_weights=False)
+    model.classifier = nn.Sequential(nn.Linear(6 * 49, 16, bias=bias), nn.ReLU(True), nn.Dropout(),
+                                     nn.Linear(16, 16, bias=bias), nn.ReLU(True), nn.Dropout(),
+                                     nn.Linear(16, 3, bias=bias))
+    return model.eval()
+
+
+def test_torchvision_vgg_conserves_the_logit_at_every_layer():
+    model, x, target = tiny_vgg(bias=False), torch.rand(2, 3, 32, 32), torch.tensor([2, 0])
+    logit = model(x).detach()[[0, 1], target]
+    model.train()  # dropout: lrp runs the model in eval mode, where it is the identity
+    for name in (None, "features.0", "features.2", "features.4", "features", "avgpool", "classifier.0",
+                 "classifier.2", "classifier.5"):
+        R = lrp(model, x, target, rule="zero", layer=name)
+        torch.testing.assert_close(total(R), logit, rtol=1e-5, atol=0, msg=f"not conserved at {name!r}")
+    assert model.training
+    assert lrp(model, x, target, layer="avgpool").shape == (2, 6, 7, 7)
+    assert relevance_cam(model, x, target, "features.4").shape == (2, 16, 16)
+
+
+def test_torchvision_vgg_avgpool_and_flatten_match_the_matrix_formula():
+    """AdaptiveAvgPool2d(7) on 8 x 8 is a linear layer with weight 1/4 on each of its overlapping
+    2 x 2 windows: the relevance at its input is the LRP-0 formula with that matrix (a window whose
+    inputs are all 0 has z = 0 and no relevance). torch.flatten hands the first Linear's input
+    relevance back in (channel, y, x) order: the epsilon formula with its weight matrix."""
+    model, x, target = tiny_vgg(), torch.rand(2, 3, 32, 32), torch.tensor([1, 2])
+    kw = {"rule": "epsilon", "eps": 0.5}
+    R_fc = lrp(model, x, target, layer="classifier.0", **kw)
+    R_pooled = lrp(model, x, target, layer="avgpool", **kw)
+    R_features = lrp(model, x, target, layer="features", **kw)
+    _, (a_features, a_pooled) = minicam.forward_acts(model, x, ["features", "avgpool"])
+    basis = torch.eye(6 * 64).view(-1, 6, 8, 8)
+    P = F.adaptive_avg_pool2d(basis, 7).reshape(6 * 64, -1).T  # (6*49 outputs, 6*64 inputs)
+    assert (P.sum(0) > 0.25).any(), "the windows overlap"
+    fc = model.classifier[0]
+    for i in range(2):
+        expected = explicit_rule("epsilon", a_pooled[i].flatten(), fc.weight.detach(), fc.bias.detach(), R_fc[i],
+                                 eps=0.5)
+        torch.testing.assert_close(R_pooled[i].flatten(), expected, rtol=1e-9, atol=1e-12)
+        a, R = a_features[i].flatten(), R_pooled[i].flatten()
+        live = P @ a != 0
+        assert (R[~live] == 0).all() and live.sum() > len(live) / 2
+        expected = explicit_rule("zero", a, P[live], torch.zeros(int(live.sum())), R[live])
+        torch.testing.assert_close(R_features[i].flatten(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_relevance_cam_on_torchvision_vgg11():
+    """The README's claim, on the stock model: vgg11 with random weights (nothing downloaded) on
+    64 x 64 images, where the adaptive avgpool makes 7 x 7 out of 2 x 2 (the tiny VGG above checks
+    the numbers; this checks the stock layout runs through, with Relevance-CAM's defaults)."""
+    from torchvision.models import vgg11
+    torch.set_default_dtype(torch.float32)  # 130M weights; the fixture restores the default
+    torch.manual_seed(8)
+    model, x = vgg11(num_classes=10, init_weights=False).eval(), torch.rand(2, 3, 64, 64)
+    cams = relevance_cam(model, x, [3, 7], "features.19")
+    assert cams.shape == (2, 4, 4) and torch.isfinite(cams).all() and (cams.flatten(1).std(1) > 0).all()
