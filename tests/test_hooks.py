@@ -4,6 +4,7 @@ The contract every method keeps (state restored, no hooks, no_grad, batch == one
 every entry of the method table in tests/test_methods.py."""
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -166,3 +167,68 @@ def test_replaced_outputs_replace_each_output_for_the_block_only():
     with replaced_outputs([model[0], model[1]], lambda t: t * 10):
         assert torch.equal(model(x), torch.tensor([[0.0, 200.0]]))   # relu(10 x) * 10
     assert torch.equal(model(x), torch.tensor([[0.0, 2.0]])) and all_hooks(model) == 0
+
+
+# ---- issue 12 -------------------------------------------------------------------------------------
+
+def test_capture_inside_inference_mode_is_the_capture_outside_and_the_mode_comes_back():
+    model, x = small_model(), torch.rand(2, 3, 8, 8)
+    for layer in ("relu2", None):
+        expected = minicam.capture(model, x, [1, 2], layer)
+        with torch.inference_mode():
+            got = minicam.capture(model, x, [1, 2], layer)
+            assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert (got.grads != 0).any() and torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    with torch.inference_mode():
+        with pytest.raises(minicam.NotApplicable):
+            minicam.gradcam(model, x, 0, "flatten")     # an error inside: inference mode still comes back
+        assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
+
+
+NO_GRAPH = r"no autograd graph back to (layer 'net\.relu[12]'|the input x|the image)"
+
+
+def test_scores_without_a_graph_back_to_the_layer_are_an_error_not_zero_gradients():
+    class Detached(nn.Module):
+        def __init__(self, how):
+            super().__init__()
+            self.net, self.how = small_model(), how
+
+        def forward(self, x):
+            a = self.net[:6](x)
+            if self.how == "detach":
+                return self.net[6:](a.detach())
+            with torch.no_grad():
+                return self.net[6:](a)
+
+    x = torch.rand(2, 3, 8, 8)
+    for how in ("no_grad", "detach"):
+        model = Detached(how)
+        for call in (lambda: minicam.capture(model, x, 0, "net.relu2"), lambda: minicam.capture(model, x, 0),
+                     lambda: minicam.gradcam(model, x, 0, "net.relu1"), lambda: minicam.guided_backprop(model, x, 0),
+                     lambda: minicam.class_model(model, 0, (3, 8, 8), steps=2)):
+            with pytest.raises(minicam.NotApplicable, match=NO_GRAPH):
+                call()
+            assert torch.is_grad_enabled() and model.training and all_hooks(model) == 0
+
+
+def test_forward_acts_takes_one_layer_as_a_list_of_one():
+    model, x = small_model(), torch.rand(2, 3, 8, 8)
+    scores, (acts,) = minicam.forward_acts(model, x, "relu2")    # was read as the layers 'r', 'e', 'l', ...
+    expected_scores, (expected,) = minicam.forward_acts(model, x, ["relu2"])
+    torch.testing.assert_close(acts, expected)
+    torch.testing.assert_close(minicam.forward_acts(model, x, model.relu2)[1][0], expected)
+    with pytest.raises(TypeError, match="layers must be a list"):
+        minicam.forward_acts(model, x, 2)
+
+
+def test_numpy_integers_are_targets():
+    model, x = small_model(), torch.rand(2, 3, 8, 8)
+    expected = minicam.gradcam(model, x, [1, 2], "relu2")
+    for target in (np.array([1, 2]), [np.int64(1), np.int32(2)], (np.int64(1), 2)):
+        torch.testing.assert_close(minicam.gradcam(model, x, target, "relu2"), expected, rtol=0, atol=0)
+    torch.testing.assert_close(minicam.saliency(model, x, np.int64(2)), minicam.saliency(model, x, 2), rtol=0, atol=0)
+    with pytest.raises(TypeError, match="integer class indices"):
+        minicam.gradcam(model, x, np.array([1.0, 2.0]), "relu2")
