@@ -60,6 +60,8 @@ def check_images(x) -> torch.Tensor:
 
 def check_finite(t: torch.Tensor, name: str, why: str = "") -> torch.Tensor:
     """t if none of its values is NaN or inf, else a ValueError naming `name` and counting them."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     finite = torch.isfinite(t)
     if not bool(finite.all()):
         raise ValueError(f"{name} holds {int(finite.numel() - finite.sum())} NaN or inf value(s) of "
@@ -82,6 +84,8 @@ def check_feature_maps(t, subject: str, method: str) -> torch.Tensor:
 
 def layer_subject(name: str) -> str:
     """How an error names a layer: 'features.3', or the model itself for the name ''."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a layer's name from model.named_modules(), a str, got {type(name).__name__}")
     return repr(name) if name else "the model itself (layer '')"
 
 
@@ -145,9 +149,10 @@ def check_runs_once(name: str, runs: int, hint: str = " (e.g. its parent block)"
 
 
 def check_model(model) -> nn.Module:
-    """model if it is a torch.nn.Module (a name such as "shapes_vgg" is loaded with minicam.models.load)."""
+    """model if it is a torch.nn.Module; a shipped model's name ("shapes_vgg") is refused with the hint
+    to load it with minicam.models.load_pretrained."""
     if not isinstance(model, nn.Module):
-        hint = "; load a named model first: minicam.models.load(name)" if isinstance(model, str) else ""
+        hint = "; load a shipped model first: minicam.models.load_pretrained(name)" if isinstance(model, str) else ""
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}{hint}")
     return model
 
@@ -168,7 +173,8 @@ def resolve_layer(model: nn.Module, layer: Layer) -> tuple[str, nn.Module]:
     names = [n for n in modules if n]
     close = difflib.get_close_matches(layer, names, n=len(names), cutoff=0.0)
     shown = ", ".join(repr(n) for n in close[:12]) + (", ..." if len(close) > 12 else "")
-    raise ValueError(f"layer {layer!r} not found; layers are (closest first): {shown}")
+    raise ValueError(f"layer {layer!r} not found; layers are (closest first): {shown}; pass one of these "
+                     "names (or the module itself)")
 
 
 def preserved(model: nn.Module):

@@ -97,9 +97,9 @@ def score_grad(scores: torch.Tensor, targets: torch.Tensor, wrt: torch.Tensor, w
                retain_graph: bool = False) -> torch.Tensor:
     """d(sum of each image's y^c)/d wrt by autograd; NotApplicable if the scores have no graph back to
     `wrt` (`what` names it): a gradient that does not exist is not read as zero."""
-    grads = None
-    if scores.requires_grad:
-        (grads,) = torch.autograd.grad(score_sum(scores, targets), wrt, allow_unused=True, retain_graph=retain_graph)
+    total, grads = score_sum(scores, targets), None
+    if total.requires_grad:
+        (grads,) = torch.autograd.grad(total, wrt, allow_unused=True, retain_graph=retain_graph)
     if grads is None:
         raise NotApplicable(f"the class scores have no autograd graph back to {what}: the model computes them "
                             f"under torch.no_grad() or with .detach() (or does not use {what} for them), so "
@@ -135,8 +135,9 @@ def _graph_from(name: str, seen: list):
 def capture(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | None = None) -> Capture:
     """One forward pass, then dy^c/dA by autograd to `layer` only.
 
-    layer=None takes the input image itself as A (for saliency). x: (N, C, H, W).
-    The model runs in eval mode (restored afterwards); works inside torch.no_grad().
+    layer=None takes the input image itself as A (for saliency). x: (N, C, H, W), finite.
+    The model runs in eval mode (restored afterwards); works inside torch.no_grad() and
+    torch.inference_mode(). Raises NotApplicable if the scores have no autograd graph back to A.
     """
     x = check_images(x)
     if layer is None:

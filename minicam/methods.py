@@ -56,7 +56,7 @@ class Method:
         """The map sum_k w^c_k A^k from a Capture already taken at `layer` for `targets` (N,)."""
         if self.weights is None:
             raise TypeError(f"{self.name} is not of the CAM family: it has no weights to apply to a cap; "
-                            f"call it as METHODS[{self.name!r}](model, x, target, layer)")
+                            f"use METHODS[{self.name!r}](model, x, target, layer) instead")
         if not isinstance(cap, Capture):
             raise TypeError(f"cap must be the Capture that capture(model, x, target, layer) returns, "
                             f"got {type(cap).__name__}")

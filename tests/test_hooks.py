@@ -15,6 +15,23 @@ from minicam.hooks import hooked, replaced_outputs, trace
 from minicam.methods import METHODS
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: with other processes on the cores, torch's threads wait for each other at
+    every small op (a torchvision test took 15-28 s under load instead of 3 s). Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    """torchvision's ResNet-18 (in-place ReLUs, BasicBlocks), shared: every method leaves it as it was."""
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(num_classes=10).eval()
+
+
 def small_model():
     torch.manual_seed(0)
     return nn.Sequential(OrderedDict(
@@ -52,13 +69,14 @@ def test_layer_given_as_module_or_name():
     torch.testing.assert_close(minicam.gradcam(model, x, 0, model.relu2), minicam.gradcam(model, x, 0, "relu2"))
 
 
-def test_torchvision_resnet_in_place_relu_and_every_method():
+def test_torchvision_resnet_in_place_relu_and_every_method(resnet):
+    model = resnet
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=10).eval()
-    x = torch.rand(2, 3, 64, 64)
+    x = torch.rand(2, 3, 40, 40)   # layer4 still 2x2 as at 64x64 (layer3 3x3), with 40% of the pixels
     for name, method in METHODS.items():
         out = method(model, x, [3, 7], "layer4")
         assert torch.isfinite(out).all(), name
+        assert out.shape[-2:] == ((2, 2) if method.needs_layer and name != "Guided Grad-CAM" else (40, 40)), name
     # In-place ReLUs after the layer must not change the captured activations: compare with a
     # plain forward hook's copy.
     copy = []
@@ -67,13 +85,15 @@ def test_torchvision_resnet_in_place_relu_and_every_method():
         model(x)
     h.remove()
     got = minicam.capture(model, x, 3, "layer3.0.bn2")
+    assert got.acts.shape[-2:] == (3, 3)
     torch.testing.assert_close(got.acts, copy[0])
     assert (got.acts < 0).any()  # pre-ReLU values, not overwritten by relu_ downstream
 
 
 def test_torchvision_vgg():
     torch.manual_seed(0)
-    model = torchvision.models.vgg11(num_classes=5).eval()
+    # init_weights=False keeps PyTorch's default init and skips VGG's second pass over its 120M weights
+    model = torchvision.models.vgg11(num_classes=5, init_weights=False).eval()
     x = torch.rand(1, 3, 32, 32)
     maps = minicam.gradcam(model, x, 4, "features.18")
     assert maps.shape == (1, 2, 2) and torch.isfinite(maps).all()
@@ -114,10 +134,9 @@ def test_cam_refuses_a_linear_layer_that_is_not_the_last():
         minicam.cam(model, torch.rand(1, 3, 8, 8), 0, "relu", "fc1")
 
 
-def test_layer_that_runs_twice_is_refused():
-    model = torchvision.models.resnet18(num_classes=3).eval()
+def test_layer_that_runs_twice_is_refused(resnet):
     with pytest.raises(ValueError, match="ran 2 times"):
-        minicam.gradcam(model, torch.rand(1, 3, 32, 32), 0, "layer1.0.relu")
+        minicam.gradcam(resnet, torch.rand(1, 3, 32, 32), 0, "layer1.0.relu")
 
 
 def test_guided_backprop_needs_relu_modules():
