@@ -50,7 +50,7 @@ test: install
 	$(MAKE) unit browser nbval
 
 unit: $(VENV)/.installed
-	$(PYTEST) tests --ignore=tests/test_browser.py
+	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py
 
 chromium:
 	bash tests/setup_browser.sh

@@ -7,13 +7,16 @@ at the layer's resolution, neither upsampled nor normalised (see `minicam.maps`)
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import (Layer, NotApplicable, Target, check_images, check_scores, check_targets, preserved,
-                     resolve_layer)
-from .hooks import capture, forward_acts, replaced_outputs, score_sum
+from .checks import (Layer, NotApplicable, Target, check_feature_maps, check_images, check_model, check_scores,
+                     check_targets, layer_subject, preserved, resolve_layer, whole_number)
+from .hooks import Capture, capture, forward_acts, replaced_outputs, score_grad, score_sum
 from .maps import upsample
 
 
@@ -24,7 +27,7 @@ def gradcam_weights(grads: torch.Tensor) -> torch.Tensor:
 
     grads: (N, K, h, w) -> (N, K).
     """
-    return grads.mean(dim=(2, 3))
+    return check_feature_maps(grads, "grads", "Grad-CAM").mean(dim=(2, 3))
 
 
 def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
@@ -36,14 +39,21 @@ def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     denominator is 0 (where g = 0, and where 2 + sum(A) g = 0): never a division by zero.
     acts, grads: (N, K, h, w) -> (N, K, h, w).
     """
+    _check_acts_grads(acts, grads, "Grad-CAM++")
     g2 = grads.pow(2)
     denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * grads.pow(3)
     safe = torch.where(denom != 0, denom, torch.ones_like(denom))
     return torch.where(denom != 0, g2 / safe, torch.zeros_like(denom))
 
 
+def _check_acts_grads(acts, grads, method: str) -> None:
+    check_feature_maps(acts, "acts", method)
+    if check_feature_maps(grads, "grads", method).shape != acts.shape:
+        raise ValueError(f"grads must be dy/dA, of the shape of acts {tuple(acts.shape)}, got {tuple(grads.shape)}")
+
+
 def gradcampp_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM++ channel weights w_k^c = sum_ij alpha^kc_ij relu(g_ij) (eq. 7 with eq. 19's alpha).
+    """Grad-CAM++ channel weights w_k^c = sum_ij alpha^kc_ij relu(g_ij) (eq. 5 with eq. 19's alpha; arXiv 1710.11063v3).
 
     The paper's relu(dY/dA) with Y = exp(S) is exp(S) relu(g): one positive factor per image, which
     leaves the normalised map unchanged, so it is left out. acts, grads: (N, K, h, w) -> (N, K).
@@ -53,8 +63,10 @@ def gradcampp_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
 
 def weighted_sum(weights: torch.Tensor, acts: torch.Tensor, relu: bool = True) -> torch.Tensor:
     """The map sum_k w_k A^k, with a ReLU unless relu=False. weights (N, K), acts (N, K, h, w) -> (N, h, w)."""
-    if weights.shape != acts.shape[:2]:
-        raise ValueError(f"weights {tuple(weights.shape)} must be (N, K) for acts {tuple(acts.shape)}")
+    check_feature_maps(acts, "acts", "weighted_sum (sum_k w_k A^k)")
+    if not isinstance(weights, torch.Tensor) or weights.shape != acts.shape[:2]:
+        got = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise ValueError(f"weights {got} must be (N, K) for acts {tuple(acts.shape)}")
     maps = torch.einsum("nk,nkhw->nhw", weights, acts)
     return maps.clamp(min=0) if relu else maps
 
@@ -62,7 +74,7 @@ def weighted_sum(weights: torch.Tensor, acts: torch.Tensor, relu: bool = True) -
 # ---- the methods ---------------------------------------------------------------------------
 
 def saliency(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
-    """Image-specific saliency (Simonyan, Vedaldi, Zisserman 2014, sec. 3.1): w = dS_c/dI, and
+    """Image-specific saliency (Simonyan, Vedaldi, Zisserman 2014, arXiv 1312.6034v2, sec. 3, eqs. 2-4; the map of sec. 3.1): w = dS_c/dI, and
     M_ij = max over colour channels of |w_ij|. x: (N, C, H, W) -> (N, H, W)."""
     return capture(model, x, target).grads.abs().amax(dim=1)
 
@@ -73,20 +85,19 @@ def class_model(model: nn.Module, target: int, shape, steps: int = 200, lr: floa
     S_c(I) - l2 ||I||_2^2, the unnormalised score, from the zero image: I <- I + lr * d/dI(...).
 
     shape: (C, H, W) of the image. The paper publishes no l2 and adds the training mean afterwards;
-    that is left to the caller. Returns the image (C, H, W).
+    that is left to the caller. Returns the image (C, H, W), in the model's dtype and on its device.
     """
-    shape = tuple(shape)
-    if len(shape) != 3:
-        raise ValueError(f"shape must be (C, H, W), got {shape}")
-    if not (isinstance(steps, int) and steps >= 0):
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    device = next(model.parameters(), torch.empty(0)).device
-    image = torch.zeros((1, *shape), device=device)
+    shape, steps = _check_ascent(shape, steps, lr, l2)
+    like = next((t for t in (*check_model(model).parameters(), *model.buffers()) if t.is_floating_point()), None)
     with preserved(model), torch.enable_grad():
-        for _ in range(steps):
+        image = torch.zeros((1, *shape), dtype=torch.get_default_dtype() if like is None else like.dtype,
+                            device=None if like is None else like.device)
+        for step in range(steps):
             image.requires_grad_(True)
             scores = check_scores(model(image))
             targets = check_targets(target, 1, scores.shape[1])
+            if step == 0:  # the scores must reach the image through autograd, or the ascent only shrinks it
+                score_grad(scores, targets, image, "the image", retain_graph=True)
             objective = score_sum(scores, targets) - l2 * image.pow(2).sum()
             (grad,) = torch.autograd.grad(objective, image)
             image = (image + lr * grad).detach()
@@ -96,9 +107,23 @@ def class_model(model: nn.Module, target: int, shape, steps: int = 200, lr: floa
     return image[0].detach()
 
 
+def _check_ascent(shape, steps, lr, l2) -> tuple[tuple, int]:
+    """class_model's shape (C, H, W) and steps as ints, once lr > 0 and l2 >= 0 are finite numbers."""
+    if isinstance(shape, (str, torch.Tensor)) or not hasattr(shape, "__len__") or len(shape) != 3:
+        raise ValueError(f"shape must be (C, H, W), got {shape!r}")
+    shape = tuple(whole_number(side, f"shape[{i}]", 1, floats=False) for i, side in enumerate(shape))
+    steps = whole_number(steps, "steps", 0, floats=False, want="a non-negative int")
+    for name, value, low in (("lr", lr, "> 0"), ("l2", l2, ">= 0")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number {low}, got {type(value).__name__}")
+        if not math.isfinite(value) or (value <= 0 if name == "lr" else value < 0):
+            raise ValueError(f"{name} must be a finite number {low}, got {value!r}")
+    return shape, steps
+
+
 def last_linear(model: nn.Module) -> str:
     """The name of the model's last nn.Linear: CAM's fc unless one is named."""
-    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    names = [name for name, m in check_model(model).named_modules() if isinstance(m, nn.Linear)]
     if not names:
         raise NotApplicable("CAM needs the model to end in global average pooling and an nn.Linear; this "
                             "model has no nn.Linear. Leave CAM out (Grad-CAM needs no GAP)")
@@ -123,8 +148,12 @@ def check_gap_fc(scores: torch.Tensor, pooled: torch.Tensor, fc: nn.Linear, laye
 
 def cam_weights(fc: nn.Linear, targets: torch.Tensor) -> torch.Tensor:
     """CAM's channel weights w^c_k (Zhou et al. 2016, eq. 2): fc's weight row of each image's class,
-    (N, K); the bias shifts every position alike and is left out."""
-    return fc.weight.detach()[targets]
+    (N, K); the bias shifts every position alike and is left out. targets: (N,) class indices."""
+    if not isinstance(fc, nn.Linear):
+        raise TypeError(f"fc must be the nn.Linear after global average pooling, got {type(fc).__name__}")
+    if not (isinstance(targets, (list, tuple)) or getattr(targets, "ndim", None) == 1):
+        raise ValueError(f"targets must hold one class index per image (a 1-D tensor or a list), got {targets!r:.60}")
+    return fc.weight.detach()[check_targets(targets, len(targets), fc.out_features)]
 
 
 def cam_fc(model: nn.Module, layer_name: str, scores: torch.Tensor, acts: torch.Tensor,
@@ -135,9 +164,7 @@ def cam_fc(model: nn.Module, layer_name: str, scores: torch.Tensor, acts: torch.
     if not isinstance(fc_module, nn.Linear):
         raise NotApplicable(f"CAM needs fc to be the nn.Linear after global average pooling; "
                             f"{fc_name!r} is {fc_module.__class__.__name__}")
-    if acts.dim() != 4:
-        raise NotApplicable(f"CAM needs a layer with (N, K, h, w) output; {layer_name!r} gives "
-                            f"{tuple(acts.shape)}; choose the last conv block's output")
+    check_feature_maps(acts, layer_subject(layer_name), "CAM")
     check_gap_fc(scores, acts.mean(dim=(2, 3)), fc_module, layer_name, fc_name)
     return fc_module
 
@@ -149,26 +176,36 @@ def cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, fc: Lay
     """
     x = check_images(x)
     layer_name, _ = resolve_layer(model, layer)
-    scores, (acts,) = forward_acts(model, x, [layer_name])
+    scores, (acts,) = forward_acts(model, x, [layer])
     fc_module = cam_fc(model, layer_name, scores, acts, fc)
     targets = check_targets(target, len(x), scores.shape[1])
     return weighted_sum(cam_weights(fc_module, targets), acts, relu=False)
+
+
+def _capture_maps(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, method: str) -> Capture:
+    """capture at `layer`, refused with NotApplicable unless its output is (N, K, h, w)."""
+    name, _ = resolve_layer(model, layer)
+    cap = capture(model, x, target, layer)
+    check_feature_maps(cap.acts, layer_subject(name), method)
+    return cap
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer,
             counterfactual: bool = False) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., eqs. 1-2): L^c = ReLU(sum_k alpha^c_k A^k), alpha = GAP of dy^c/dA.
 
-    counterfactual=True uses -dy^c/dA (sec. 3.1): regions whose removal would raise y^c. -> (N, h, w).
+    counterfactual=True uses -dy^c/dA (Selvaraju et al., arXiv 1610.02391v4, sec. 3.3, eq. 12): regions whose removal would raise y^c. -> (N, h, w).
     """
-    scores, acts, grads = capture(model, x, target, layer)
+    if not isinstance(counterfactual, bool):
+        raise TypeError(f"counterfactual must be True (use -dy/dA) or False, got {counterfactual!r}")
+    scores, acts, grads = _capture_maps(model, x, target, layer, "Grad-CAM")
     return weighted_sum(gradcam_weights(-grads if counterfactual else grads), acts)
 
 
 def gradcam_pp(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:
-    """Grad-CAM++ (Chattopadhyay et al. 2018): L^c = ReLU(sum_k w^c_k A^k) with eq. 19's alphas,
+    """Grad-CAM++ (Chattopadhyay et al. 2018, arXiv 1710.11063v3, eq. 20): L^c = ReLU(sum_k w^c_k A^k) with eq. 19's alphas,
     computed exactly from one backward pass. -> (N, h, w)."""
-    scores, acts, grads = capture(model, x, target, layer)
+    scores, acts, grads = _capture_maps(model, x, target, layer, "Grad-CAM++")
     return weighted_sum(gradcampp_weights(acts, grads), acts)
 
 
@@ -188,7 +225,7 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.
     """Guided backpropagation (Springenberg et al. 2015): at every ReLU the backward signal is
     relu(grad_out) * 1[input > 0], both the forward and the backward sign masks. Acts on the
     model's nn.ReLU modules. x: (N, C, H, W) -> dy^c/dx under that rule, (N, C, H, W)."""
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in check_model(model).modules() if isinstance(m, nn.ReLU)]
     if not relus:
         raise NotApplicable("guided backprop changes the backward pass of nn.ReLU modules, and the model "
                             "has none (a functional relu cannot be hooked); use nn.ReLU modules")

@@ -8,29 +8,60 @@ Every forward hook of the package is registered here (`hooked`), and removed aga
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
 from torch import nn
 
-from .checks import (Layer, Target, check_images, check_runs_once, check_scores, check_targets,  # noqa: F401
-                     preserved, resolve_layer)  # resolve_layer and the checks stay importable from here
+from .checks import (Layer, NotApplicable, Target, check_images, check_model, check_runs_once,  # noqa: F401
+                     check_scores, check_targets, layer_subject, preserved, resolve_layer)
+# resolve_layer and the checks stay importable from here
 
 
-class Capture(NamedTuple):
-    """What one forward pass and one backward pass to a layer give.
-
-    scores: (N, C) pre-softmax outputs; acts: (N, K, h, w) the layer's output A;
-    grads: (N, K, h, w) dy^c/dA for each image's own target c.
-    """
+class _CaptureFields(NamedTuple):
     scores: torch.Tensor
     acts: torch.Tensor
     grads: torch.Tensor
 
 
-@contextlib.contextmanager
+class Capture(_CaptureFields):
+    """What one forward pass and one backward pass to a layer give.
+
+    scores: (N, C) pre-softmax outputs; acts: (N, K, h, w) the layer's output A;
+    grads: (N, K, h, w) dy^c/dA for each image's own target c.
+    """
+    __slots__ = ()
+
+    def __new__(cls, scores: torch.Tensor, acts: torch.Tensor, grads: torch.Tensor):
+        check_scores(scores)
+        for name, t in (("acts", acts), ("grads", grads)):
+            if not isinstance(t, torch.Tensor) or t.dim() < 1 or len(t) != len(scores):
+                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise ValueError(f"{name} must be a tensor with one row per image, {len(scores)} as scores has, "
+                                 f"got {got}")
+        if grads.shape != acts.shape:
+            raise ValueError(f"grads must have the shape of acts {tuple(acts.shape)} (dy/dA), got {tuple(grads.shape)}")
+        return super().__new__(cls, scores, acts, grads)
+
+
+def _check_hooks(pairs, what: str) -> list:
+    """pairs as a list of (nn.Module, callable), else a TypeError naming `what`."""
+    if isinstance(pairs, (str, nn.Module)) or not isinstance(pairs, Iterable):
+        raise TypeError(f"{what} must be a list of (nn.Module, hook) pairs, got {type(pairs).__name__}")
+    pairs = list(pairs)
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], nn.Module) and callable(pair[1])):
+            raise TypeError(f"{what} must be a list of (nn.Module, hook) pairs with a callable hook, got {pair!r}")
+    return pairs
+
+
 def hooked(hooks: Sequence[tuple[nn.Module, Callable]]):
     """Register forward hooks, (module, hook) pairs, for the duration of a `with` block."""
+    return _hooked(_check_hooks(hooks, "hooks"))
+
+
+@contextlib.contextmanager
+def _hooked(hooks: list):
     handles = []
     try:
         handles += [module.register_forward_hook(hook) for module, hook in hooks]
@@ -43,13 +74,38 @@ def hooked(hooks: Sequence[tuple[nn.Module, Callable]]):
 def replaced_outputs(modules: Sequence[nn.Module], replace: Callable):
     """A `with` block in which each module's output t is replaced by replace(t) (guided backprop's
     ReLUs pass their output through a function with its own backward)."""
-    return hooked([(module, lambda _m, _i, out: replace(out)) for module in modules])
+    if not callable(replace):
+        raise TypeError(f"replace must be a function of the module's output, got {type(replace).__name__}")
+    if isinstance(modules, nn.Module) or not isinstance(modules, Iterable) \
+            or not all(isinstance(m, nn.Module) for m in modules):
+        raise TypeError(f"modules must be a list of nn.Module, got {modules!r:.80}")
+    return _hooked([(module, lambda _m, _i, out: replace(out)) for module in modules])
 
 
 def score_sum(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Sum over the batch of each image's target score; images are independent in eval mode, so its
-    gradient holds each image's own dy^c/d(...)."""
+    gradient holds each image's own dy^c/d(...). targets: (N,) class indices, as check_targets gives."""
+    check_scores(scores)
+    if not isinstance(targets, torch.Tensor) or targets.shape != scores.shape[:1] or targets.dtype != torch.long:
+        got = f"{tuple(targets.shape)} {targets.dtype}" if isinstance(targets, torch.Tensor) else type(targets).__name__
+        raise ValueError(f"targets must be a ({len(scores)},) long tensor, one class per image (use check_targets), "
+                         f"got {got}")
     return scores.gather(1, targets[:, None]).sum()
+
+
+def score_grad(scores: torch.Tensor, targets: torch.Tensor, wrt: torch.Tensor, what: str,
+               retain_graph: bool = False) -> torch.Tensor:
+    """d(sum of each image's y^c)/d wrt by autograd; NotApplicable if the scores have no graph back to
+    `wrt` (`what` names it): a gradient that does not exist is not read as zero."""
+    total, grads = score_sum(scores, targets), None
+    if total.requires_grad:
+        (grads,) = torch.autograd.grad(total, wrt, allow_unused=True, retain_graph=retain_graph)
+    if grads is None:
+        raise NotApplicable(f"the class scores have no autograd graph back to {what}: the model computes them "
+                            f"under torch.no_grad() or with .detach() (or does not use {what} for them), so "
+                            "dy/dA does not exist. Gradient methods need the graph: run the model's forward "
+                            "without no_grad/detach, choose a layer the scores depend on, or use CAM or LRP")
+    return grads
 
 
 def _capture_input(model: nn.Module, x: torch.Tensor, target: Target) -> Capture:
@@ -58,7 +114,7 @@ def _capture_input(model: nn.Module, x: torch.Tensor, target: Target) -> Capture
         image = x.detach().clone().requires_grad_(True)
         scores = check_scores(model(image))
         targets = check_targets(target, len(x), scores.shape[1])
-        (grads,) = torch.autograd.grad(score_sum(scores, targets), image)
+        grads = score_grad(scores, targets, image, "the input x")
     return Capture(scores.detach(), image.detach(), grads)
 
 
@@ -79,52 +135,51 @@ def _graph_from(name: str, seen: list):
 def capture(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | None = None) -> Capture:
     """One forward pass, then dy^c/dA by autograd to `layer` only.
 
-    layer=None takes the input image itself as A (for saliency). x: (N, C, H, W).
-    The model runs in eval mode (restored afterwards); works inside torch.no_grad().
+    layer=None takes the input image itself as A (for saliency). x: (N, C, H, W), finite.
+    The model runs in eval mode (restored afterwards); works inside torch.no_grad() and
+    torch.inference_mode(). Raises NotApplicable if the scores have no autograd graph back to A.
     """
     x = check_images(x)
     if layer is None:
         return _capture_input(model, x, target)
     name, module = resolve_layer(model, layer)
     seen: list[torch.Tensor] = []
-    grad_mode, grads = torch.is_grad_enabled(), None
+    grad_mode = torch.is_grad_enabled()
     try:
-        with hooked([(module, _graph_from(name, seen))]), preserved(model):
+        with _hooked([(module, _graph_from(name, seen))]), preserved(model):
             torch.set_grad_enabled(False)
             scores = check_scores(model(x))
             check_runs_once(name, len(seen))
             targets = check_targets(target, len(x), scores.shape[1])
-            if scores.requires_grad:
-                (grads,) = torch.autograd.grad(score_sum(scores, targets), seen[0], allow_unused=True)
+            grads = score_grad(scores, targets, seen[0], f"layer {layer_subject(name)}")
     finally:
         torch.set_grad_enabled(grad_mode)
-    acts = seen[0].detach()
-    if grads is None:  # the score does not depend on this layer at all
-        grads = torch.zeros_like(acts)
-    return Capture(scores.detach(), acts, grads)
+    return Capture(scores.detach(), seen[0].detach(), grads)
 
 
 def forward_acts(model: nn.Module, x: torch.Tensor, layers: Sequence[Layer]) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Scores and the outputs of several layers from one forward pass, without gradients.
 
+    layers: a list of layers (names or modules); one layer alone counts as a list of one.
     Returns (scores (N, classes), [acts (N, K, h, w) for each layer]).
     """
     x = check_images(x)
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    if not isinstance(layers, Iterable):
+        raise TypeError(f"layers must be a list of layer names or modules, got {type(layers).__name__}")
     resolved = [resolve_layer(model, layer) for layer in layers]
     outs: list[list[torch.Tensor]] = [[] for _ in resolved]
     keep = [(module, lambda _m, _i, out, seen=seen: seen.append(out.detach().clone()))
             for (_, module), seen in zip(resolved, outs)]
-    with hooked(keep), preserved(model), torch.no_grad():
+    with _hooked(keep), preserved(model), torch.no_grad():
         scores = check_scores(model(x))
     for (name, _), seen in zip(resolved, outs):
         check_runs_once(name, len(seen), hint="")
     return scores, [seen[0] for seen in outs]
 
 
-class Trace(NamedTuple):
-    """What one forward pass shows about a model's modules: their names in the order they finish,
-    how often each ran, the dimension of its (first) output, and the spatial mean (N, K) of 4-D
-    outputs (what global average pooling would make of them)."""
+class _TraceFields(NamedTuple):
     scores: torch.Tensor
     order: list
     runs: dict
@@ -132,21 +187,37 @@ class Trace(NamedTuple):
     means: dict
 
 
+class Trace(_TraceFields):
+    """What one forward pass shows about a model's modules: their names in the order they finish,
+    how often each ran, the dimension of its (first) output, and the spatial mean (N, K) of 4-D
+    outputs (what global average pooling would make of them)."""
+    __slots__ = ()
+
+    def __new__(cls, scores: torch.Tensor, order: list, runs: dict, ndim: dict, means: dict):
+        check_scores(scores)
+        if not (isinstance(order, list) and all(isinstance(d, dict) for d in (runs, ndim, means))
+                and set(order) == set(runs) == set(ndim) and set(means) <= set(order)):
+            raise ValueError("order must be the list of the modules' names that ran, and runs, ndim and means "
+                             "dicts keyed by those names (means only for 4-D outputs); use trace(model, x)")
+        return super().__new__(cls, scores, order, runs, ndim, means)
+
+
 def trace(model: nn.Module, x: torch.Tensor) -> Trace:
     """Run the model once on x (N, C, H, W), without gradients, watching every named module."""
-    found = Trace(None, [], {}, {}, {})
+    x = check_images(x)
+    order, runs, ndim, means = [], {}, {}, {}
 
     def watch(name):
         def hook(_module, _inputs, out):
-            if name not in found.runs:
-                found.order.append(name)
-                found.ndim[name] = out.dim() if isinstance(out, torch.Tensor) else None
-                if found.ndim[name] == 4:
-                    found.means[name] = out.detach().mean(dim=(2, 3))
-            found.runs[name] = found.runs.get(name, 0) + 1
+            if name not in runs:
+                order.append(name)
+                ndim[name] = out.dim() if isinstance(out, torch.Tensor) else None
+                if ndim[name] == 4:
+                    means[name] = out.detach().mean(dim=(2, 3))
+            runs[name] = runs.get(name, 0) + 1
         return hook
 
-    with hooked([(module, watch(name)) for name, module in model.named_modules() if name]), \
+    with _hooked([(module, watch(name)) for name, module in check_model(model).named_modules() if name]), \
             preserved(model), torch.no_grad():
-        scores = check_scores(model(check_images(x)))
-    return found._replace(scores=scores)
+        scores = check_scores(model(x))
+    return Trace(scores, order, runs, ndim, means)

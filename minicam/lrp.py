@@ -517,16 +517,6 @@ def _places(root: nn.Module, module: nn.Module) -> int:
     return (root is module) + sum(_places(child, module) for child in root._modules.values() if child is not None)
 
 
-def _check_x(x) -> torch.Tensor:
-    """x as `check_images` wants it, and finite: a NaN or inf pixel would make every relevance NaN."""
-    x = check_images(x)
-    finite = torch.isfinite(x).flatten(1).all(1)
-    if not finite.all():
-        raise ValueError(f"x holds NaN or inf pixels (image {int((~finite).nonzero()[0])} first); LRP needs "
-                         "finite inputs: drop those images or replace the values, e.g. torch.nan_to_num(x)")
-    return x
-
-
 def _plain_target(target):
     """numpy integers (np.int64(3), an integer array, a list of them) as the ints and tensors that
     `check_targets` takes; anything else unchanged, for it to check."""
@@ -555,7 +545,7 @@ def _check_reproduces(scores: torch.Tensor, reference: torch.Tensor) -> None:
 def _relevance(model, x, target, layer, start, steps):
     """(relevance at the layer's output or at the input, the layer's output or None). LRP needs
     autograd, so the call leaves inference mode; the grad mode is restored on the way out."""
-    x = _check_x(x)
+    x = check_images(x)
     want = None if layer is None else _check_layer(model, steps, layer)
     with torch.inference_mode(False), torch.enable_grad(), preserved(model):
         x = x.clone() if x.is_inference() else x  # an inference tensor cannot enter autograd

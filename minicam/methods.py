@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .checks import Layer, NotApplicable, Target, Unsupported  # noqa: F401  (part of this module's API)
+from .checks import Layer, NotApplicable, Target, Unsupported, check_targets  # noqa: F401  (part of this module's API)
 from .gradients import (cam, cam_fc, cam_weights, gradcam, gradcam_pp, gradcam_weights, gradcampp_weights,
                         guided_backprop, guided_gradcam, saliency, weighted_sum)
 from .hooks import Capture
@@ -39,13 +39,28 @@ class Method:
     relu: bool = True
     explorer: bool = True
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"name must be the method's name, a non-empty str, got {self.name!r}")
+        for field in ("compute", "weights"):
+            if not callable(getattr(self, field)) and not (field == "weights" and self.weights is None):
+                raise TypeError(f"{field} must be a function (see Method), got {type(getattr(self, field)).__name__}")
+        for field in ("needs_layer", "needs_gap_fc", "relu", "explorer"):
+            if not isinstance(getattr(self, field), bool):
+                raise TypeError(f"{field} must be True or False, got {getattr(self, field)!r}")
+
     def __call__(self, model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | None = None):
         return self.compute(model, x, target, layer)
 
     def from_capture(self, model: nn.Module, layer: str, cap: Capture, targets: torch.Tensor) -> torch.Tensor:
         """The map sum_k w^c_k A^k from a Capture already taken at `layer` for `targets` (N,)."""
         if self.weights is None:
-            raise TypeError(f"{self.name} is not of the CAM family: call it, it has no weights on a Capture")
+            raise TypeError(f"{self.name} is not of the CAM family: it has no weights to apply to a cap; "
+                            f"use METHODS[{self.name!r}](model, x, target, layer) instead")
+        if not isinstance(cap, Capture):
+            raise TypeError(f"cap must be the Capture that capture(model, x, target, layer) returns, "
+                            f"got {type(cap).__name__}")
+        targets = check_targets(targets, len(cap.scores), cap.scores.shape[1])
         return weighted_sum(self.weights(model, layer, cap, targets), cap.acts, relu=self.relu)
 
 

@@ -124,7 +124,7 @@ def _check_explorer_images(images) -> torch.Tensor:
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor (N, C, H, W), got {type(images).__name__}")
     try:
-        images = check_images(images).detach()
+        images = check_images(images, "images").detach()
     except (TypeError, ValueError) as err:
         raise type(err)(str(err).replace("x must", "images must", 1)) from None
     if len(images) == 0 or images.shape[1] not in (1, 3):

@@ -24,6 +24,7 @@ import pytest
 import torch
 from torch import nn
 
+from minicam.checks import NotApplicable
 from minicam.data import make_shapes
 
 
@@ -458,6 +459,124 @@ BAD_INPUTS["minicam.lrp"] = [
         "bounds"),
 ]
 
+
+def relu_model():
+    """conv "0" -> ReLU "1" -> GAP "2" -> flatten "3" -> fc "4", in training mode with a .grad set."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    model[4].weight.grad = torch.ones_like(model[4].weight)
+    return model.train()
+
+
+X8 = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+ACTS, GRADS = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+
+
+def relu_capture():
+    from minicam.hooks import capture
+    return capture(relu_model(), X8, [0, 1], "1")
+
+
+def no_graph_scores():
+    return torch.rand(2, 3), torch.tensor([0, 1]), torch.rand(2, 3, requires_grad=True)
+
+
+BAD_INPUTS["minicam.checks"] = [
+    Bad("NotApplicable", lambda: call(3), TypeError, "message"),
+    Bad("Unsupported", lambda: call(" "), TypeError, "message"),
+    Bad("check_images", lambda: call(with_nan(X8)), ValueError, "x"),
+    Bad("check_images", lambda: call(with_nan(X8, -INF)), ValueError, "x"),
+    Bad("check_images", lambda: call(X8.tolist()), TypeError, "x"),
+    Bad("check_finite", lambda: call(with_nan(CAMS2), "cams"), ValueError, "cams"),
+    Bad("check_finite", lambda: call([0.5], "cams"), TypeError, "cams"),
+    Bad("check_feature_maps", lambda: call(torch.rand(2, 3), "grads", "Grad-CAM"), NotApplicable, "grads"),
+    Bad("check_feature_maps", lambda: call(None, "acts", "Grad-CAM"), TypeError, "acts"),
+    Bad("layer_subject", lambda: call(3), TypeError, "name"),
+    Bad("check_targets", lambda: call(np.array([0.5, 1.0]), 2, 3), TypeError, "target"),
+    Bad("check_targets", lambda: call(np.int64(3), 2, 3), ValueError, "target"),
+    Bad("check_targets", lambda: call("12", 2, 3), TypeError, "target"),
+    Bad("check_scores", lambda: call(torch.rand(2, 3, 4)), ValueError, "scores"),
+    Bad("check_runs_once", lambda: call("1", 2), ValueError, "layer"),
+    Bad("check_runs_once", lambda: call("1", "1"), TypeError, "runs"),
+    Bad("check_model", lambda: call("shapes_vgg"), TypeError, "model"),
+    Bad("resolve_layer", lambda: call(relu_model(), "relu"), ValueError, "layer"),
+    Bad("resolve_layer", lambda: call(relu_model(), 1), TypeError, "layer"),
+    Bad("resolve_layer", lambda: call("shapes_vgg", "1"), TypeError, "model"),
+    Bad("preserved", lambda: call("shapes_vgg"), TypeError, "model"),
+    Bad("whole_number", lambda: call(1.5, "n"), ValueError, "n"),
+    Bad("pixel_size", lambda: call("4"), TypeError, "size"),
+]
+BAD_INPUTS["minicam.hooks"] = [
+    Bad("Capture", lambda: call(torch.rand(2, 3), ACTS, GRADS[:, :2]), ValueError, "grads"),
+    Bad("Capture", lambda: call(torch.rand(2, 3), ACTS[:1], GRADS[:1]), ValueError, "acts"),
+    Bad("Trace", lambda: call(torch.rand(2, 3), ["0"], {}, {}, {}), ValueError, "order"),
+    Bad("hooked", lambda: call([(nn.ReLU(), "print")]), TypeError, "hooks"),
+    Bad("hooked", lambda: call(nn.ReLU()), TypeError, "hooks"),
+    Bad("replaced_outputs", lambda: call([nn.ReLU()], 2.0), TypeError, "replace"),
+    Bad("replaced_outputs", lambda: call("relu", abs), TypeError, "modules"),
+    Bad("score_sum", lambda: call(torch.rand(2, 3), torch.tensor([0.0, 1.0])), ValueError, "targets"),
+    Bad("score_grad", lambda: call(*no_graph_scores(), "layer '1'"), NotApplicable, "layer"),
+    Bad("score_grad", lambda: call(torch.rand(2, 3), torch.tensor([0]), torch.rand(2), "x"), ValueError, "targets"),
+    Bad("capture", lambda: call(relu_model(), with_nan(X8), 0, "1"), ValueError, "x"),
+    Bad("capture", lambda: call(relu_model(), X8, np.float64(1.0), "1"), TypeError, "target"),
+    Bad("capture", lambda: call(relu_model(), X8, 0, "relu"), ValueError, "layer"),
+    Bad("forward_acts", lambda: call(relu_model(), X8, 1), TypeError, "layers"),
+    Bad("forward_acts", lambda: call(relu_model(), X8, ["1", "relu"]), ValueError, "layer"),
+    Bad("trace", lambda: call(relu_model(), with_nan(X8)), ValueError, "x"),
+    Bad("trace", lambda: call("shapes_vgg", X8), TypeError, "model"),
+]
+BAD_INPUTS["minicam.gradients"] = [
+    Bad("gradcam_weights", lambda: call(torch.rand(2, 5)), NotApplicable, "grads"),
+    Bad("gradcampp_alphas", lambda: call(ACTS, GRADS[..., :3]), ValueError, "grads"),
+    Bad("gradcampp_weights", lambda: call(torch.rand(2, 5), torch.rand(2, 5)), NotApplicable, "acts"),
+    Bad("weighted_sum", lambda: call(torch.rand(2, 4), ACTS), ValueError, "weights"),
+    Bad("weighted_sum", lambda: call(torch.rand(2, 3), torch.rand(2, 3)), NotApplicable, "acts"),
+    Bad("saliency", lambda: call(relu_model(), with_nan(X8, INF), 0), ValueError, "x"),
+    Bad("saliency", lambda: call(relu_model(), X8, 3), ValueError, "target"),
+    Bad("class_model", lambda: call(relu_model(), 0, (3, 8)), ValueError, "shape"),
+    Bad("class_model", lambda: call(relu_model(), 0, (3, 8, 8.5)), ValueError, "shape[2]"),
+    Bad("class_model", lambda: call(relu_model(), 0, (3, 8, 8), steps=-1), ValueError, "steps"),
+    Bad("class_model", lambda: call(relu_model(), 0, (3, 8, 8), lr=NAN), ValueError, "lr"),
+    Bad("class_model", lambda: call(relu_model(), 0, (3, 8, 8), l2="0.1"), TypeError, "l2"),
+    Bad("class_model", lambda: call(relu_model(), 3, (3, 8, 8), steps=1), ValueError, "target"),
+    Bad("last_linear", lambda: call(nn.Sequential(nn.Conv2d(3, 2, 1))), NotApplicable, "model"),
+    Bad("check_gap_fc", lambda: call(torch.rand(2, 3), torch.rand(2, 4), nn.Linear(4, 5), "1", "4"),
+        NotApplicable, "fc"),
+    Bad("cam_weights", lambda: call(nn.Linear(4, 3), torch.tensor([0, 3])), ValueError, "target"),
+    Bad("cam_weights", lambda: call(nn.Conv2d(4, 3, 1), torch.tensor([0, 1])), TypeError, "fc"),
+    Bad("cam_weights", lambda: call(nn.Linear(4, 3), 1), ValueError, "targets"),
+    Bad("cam_fc", lambda: call(relu_model(), "3", torch.rand(2, 3), torch.rand(2, 4)), NotApplicable, "layer"),
+    Bad("cam", lambda: call(relu_model(), X8, 0, "1", fc="2"), NotApplicable, "fc"),
+    Bad("cam", lambda: call(relu_model(), X8, 0, "3"), NotApplicable, "layer"),
+    Bad("cam", lambda: call(relu_model(), with_nan(X8), 0, "1"), ValueError, "x"),
+    Bad("gradcam", lambda: call(relu_model(), X8, 0, "3"), NotApplicable, "layer"),
+    Bad("gradcam", lambda: call(relu_model(), X8, 0, "1", counterfactual="yes"), TypeError, "counterfactual"),
+    Bad("gradcam", lambda: call(relu_model(), X8, [0, 1, 2], "1"), ValueError, "target"),
+    Bad("gradcam_pp", lambda: call(relu_model(), X8, 0, "4"), NotApplicable, "layer"),
+    Bad("gradcam_pp", lambda: call(relu_model(), X8[0], 0, "1"), ValueError, "x"),
+    Bad("guided_backprop", lambda: call(tiny_model(), X2, 0), NotApplicable, "model"),
+    Bad("guided_backprop", lambda: call(relu_model(), with_nan(X8), 0), ValueError, "x"),
+    Bad("guided_gradcam", lambda: call(relu_model(), with_nan(X8), 0, "1"), ValueError, "x"),
+    Bad("guided_gradcam", lambda: call(relu_model(), X8, 0, "3"), NotApplicable, "layer"),
+]
+BAD_INPUTS["minicam.methods"] = [
+    Bad("Method", lambda: call("mine", compute="gradcam"), TypeError, "compute"),
+    Bad("Method", lambda: call("mine", abs, needs_layer="yes"), TypeError, "needs_layer"),
+    Bad("Method", lambda: call("", abs), TypeError, "name"),
+    Bad("Method.__call__", lambda: call(method("Grad-CAM"), relu_model(), X8, 0, "3"), NotApplicable, "layer"),
+    Bad("Method.__call__", lambda: call(method("LRP"), relu_model(), with_nan(X8), 0), ValueError, "x"),
+    Bad("Method.from_capture", lambda: call(method("saliency"), relu_model(), "1", relu_capture(), [0, 1]),
+        TypeError, "cap"),
+    Bad("Method.from_capture", lambda: call(method("Grad-CAM"), relu_model(), "1", "cap", [0, 1]), TypeError, "cap"),
+    Bad("Method.from_capture", lambda: call(method("CAM"), relu_model(), "1", relu_capture(), [0, 1, 2]),
+        ValueError, "target"),
+]
+
+
+def method(name):
+    from minicam.methods import METHODS
+    return METHODS[name]
+
 # An error message must also say what would be right: one of these words or phrases.
 ADVICE = re.compile(r"\b(must|give|pass|use|choose|create|compare|needs?|expects?|should|look at|"
                     r"at least|one of|upsample)\b")
@@ -553,6 +672,7 @@ def test_the_table_walks_the_modules_of_issue_12():
     assert {"minicam.data", "minicam.maps", "minicam.metrics", "minicam.train"} <= set(BAD_INPUTS)
     assert {"minicam.widgets", "minicam.explorer_figure", "minicam.viz", "minicam.evaluate", "minicam.models"} <= set(BAD_INPUTS)
     assert "minicam.lrp" in BAD_INPUTS
+    assert {"minicam.checks", "minicam.hooks", "minicam.gradients", "minicam.methods"} <= set(BAD_INPUTS)
 
 
 def test_a_new_function_without_a_row_is_caught(monkeypatch):

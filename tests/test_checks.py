@@ -1,11 +1,12 @@
 """The argument checks: each wrong argument is named with what would be right; `preserved` restores
 the model whatever happens; NotApplicable is the one "does not apply here" error."""
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from minicam.checks import (NotApplicable, Unsupported, check_images, check_runs_once, check_scores, check_targets,
-                            preserved, resolve_layer)
+from minicam.checks import (NotApplicable, Unsupported, check_feature_maps, check_images, check_runs_once, check_scores,
+                            check_targets, layer_subject, preserved, resolve_layer)
 
 
 def test_targets_become_one_class_per_image():
@@ -82,3 +83,63 @@ def test_preserved_restores_mode_flags_and_grads_also_on_error():
 def test_not_applicable_is_a_value_error_and_unsupported_both():
     assert issubclass(NotApplicable, ValueError)
     assert issubclass(Unsupported, NotApplicable) and issubclass(Unsupported, NotImplementedError)
+
+
+# ---- issue 12 -------------------------------------------------------------------------------------
+
+def test_numpy_integers_are_targets_and_numpy_floats_or_bools_are_not():
+    assert check_targets(np.int64(2), 3, 4).tolist() == [2, 2, 2]
+    assert check_targets(np.array([1, 3]), 2, 4).tolist() == [1, 3]
+    assert check_targets(np.array(1, dtype=np.uint8), 2, 4).tolist() == [1, 1]
+    assert check_targets([np.int32(0), 3], 2, 4).tolist() == [0, 3]
+    for bad in (np.array([0.0, 1.0]), np.array([True, False]), np.bool_(True), [np.float64(1.0), 0]):
+        with pytest.raises(TypeError, match="target"):
+            check_targets(bad, 2, 4)
+    with pytest.raises(ValueError, match="out of range"):
+        check_targets(np.array([0, 4]), 2, 4)
+
+
+def test_a_non_finite_image_is_refused_and_an_inference_tensor_becomes_a_normal_copy():
+    x = torch.rand(1, 3, 2, 2)
+    for value, count in ((float("nan"), 1), (float("inf"), 2)):
+        bad = x.clone()
+        bad.view(-1)[:count] = value
+        with pytest.raises(ValueError, match=rf"^x holds {count} NaN or inf value\(s\) of 12; it must be finite"):
+            check_images(bad)
+    with torch.inference_mode():
+        made_inside = torch.rand(1, 3, 2, 2)
+        assert not check_images(made_inside).is_inference()   # also inside: the methods leave inference mode
+    copy = check_images(made_inside)
+    assert not copy.is_inference() and torch.equal(copy, made_inside) and made_inside.is_inference()
+
+
+def test_preserved_leaves_inference_mode_inside_and_restores_both_modes():
+    model = nn.Linear(2, 2)
+    for outer in (torch.inference_mode, torch.no_grad, torch.enable_grad):
+        with outer():
+            grad_mode, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+            with preserved(model):
+                assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled() == grad_mode
+                with torch.enable_grad():
+                    x = torch.ones(1, 2, requires_grad=True)
+                    assert torch.autograd.grad(model(x).sum(), x)[0].shape == (1, 2)
+            assert (torch.is_grad_enabled(), torch.is_inference_mode_enabled()) == (grad_mode, inference)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        preserved("shapes_vgg")          # refused when called, not at the start of the with block
+
+
+def test_feature_maps_are_4d_and_a_2d_output_is_not_applicable():
+    acts = torch.rand(2, 3, 4, 4)
+    assert check_feature_maps(acts, "'relu'", "Grad-CAM") is acts
+    with pytest.raises(NotApplicable, match=r"^Grad-CAM needs a layer with \(N, K, h, w\) output; 'fc' gives \(2, 3\)"):
+        check_feature_maps(torch.rand(2, 3), layer_subject("fc"), "Grad-CAM")
+    assert layer_subject("") == "the model itself (layer '')"
+
+
+def test_not_applicable_needs_a_message():
+    assert str(NotApplicable("CAM needs GAP -> fc; use Grad-CAM")) == "CAM needs GAP -> fc; use Grad-CAM"
+    for bad in ("", "  ", 3, None):
+        with pytest.raises(TypeError, match="Unsupported needs a message: a str saying why"):
+            Unsupported(bad)
+    with pytest.raises(TypeError, match="message"):
+        NotApplicable()

@@ -9,6 +9,17 @@ from torch import nn
 
 import minicam
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: with other processes on the cores, torch's threads wait for each other at
+    every small op (the autograd higher-derivative test took 25-35 s under load instead of 1 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _float64():
     """Exact fractions are compared in float64; the default is restored for other test files."""
@@ -262,3 +273,45 @@ def test_cam_checks_its_condition_as_the_identity_scores_equal_fc_of_gap():
     torch.testing.assert_close(minicam.cam(model, x, [1, 2], "relu2"), minicam.cam(model, x, [1, 2], "relu2", "fc"))
     with pytest.raises(minicam.NotApplicable, match=r"\(N, K, h, w\) output; 'flatten' gives \(2, 5\)"):
         minicam.cam(model, x, 0, "flatten")  # checked before any mean over (2, 3) is taken
+
+
+# ---- issue 12 -------------------------------------------------------------------------------------
+
+def test_class_model_takes_dtype_and_device_from_the_model():
+    torch.manual_seed(6)
+    lin = nn.Linear(12, 3).float()               # the fixture's default dtype is float64: set each explicitly
+    model32 = nn.Sequential(nn.Flatten(), lin)
+    model64 = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).double()
+    with torch.no_grad():
+        model64[1].weight.copy_(lin.weight)
+        model64[1].bias.copy_(lin.bias)
+    torch.set_default_dtype(torch.float32)
+    image64 = minicam.class_model(model64, 1, (3, 2, 2), steps=2, lr=0.5, l2=0.1)   # was: a dtype error
+    image32 = minicam.class_model(model32, 1, (3, 2, 2), steps=2, lr=0.5, l2=0.1)
+    assert image64.dtype == torch.float64 and image32.dtype == torch.float32
+    w = model64[1].weight[1].detach().view(3, 2, 2)
+    step1 = 0.5 * w
+    torch.testing.assert_close(image64, step1 + 0.5 * (w - 2 * 0.1 * step1))
+    torch.testing.assert_close(image32, image64.float())
+    with torch.inference_mode():                 # was: an autograd error
+        torch.testing.assert_close(minicam.class_model(model64, 1, (3, 2, 2), steps=2, lr=0.5, l2=0.1), image64)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        minicam.class_model(model64, 1, (3, 2, 2), lr=float("nan"))
+
+
+@pytest.mark.parametrize("helper", ["gradcam_weights", "gradcampp_alphas", "gradcampp_weights", "weighted_sum"])
+def test_the_map_helpers_refuse_2d_layer_outputs_naming_the_argument(helper):
+    acts, grads = torch.rand(2, 5), torch.rand(2, 5)     # what a flatten or fc layer gives
+    args = {"gradcam_weights": (grads,), "weighted_sum": (torch.rand(2, 5), acts)}.get(helper, (acts, grads))
+    with pytest.raises(minicam.NotApplicable, match=r"needs a layer with \(N, K, h, w\) output; (acts|grads) gives "
+                                                    r"\(2, 5\).*choose a conv layer"):
+        getattr(minicam, helper)(*args)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam_pp", "guided_gradcam", "cam"])
+def test_a_layer_with_2d_output_is_not_applicable_for_the_cam_maps(method):
+    model = gap_model()
+    for layer, shape in (("flatten", r"\(2, 5\)"), ("fc", r"\(2, 4\)"), (model, r"\(2, 4\)")):
+        subject = "the model itself" if layer is model else repr(layer)
+        with pytest.raises(minicam.NotApplicable, match=rf"\(N, K, h, w\) output; {subject}.* gives {shape}.*conv"):
+            getattr(minicam, method)(model, torch.rand(2, 3, 6, 6), 0, layer)

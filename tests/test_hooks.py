@@ -4,6 +4,7 @@ The contract every method keeps (state restored, no hooks, no_grad, batch == one
 every entry of the method table in tests/test_methods.py."""
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -12,6 +13,23 @@ from torch import nn
 import minicam
 from minicam.hooks import hooked, replaced_outputs, trace
 from minicam.methods import METHODS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: with other processes on the cores, torch's threads wait for each other at
+    every small op (a torchvision test took 15-28 s under load instead of 3 s). Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    """torchvision's ResNet-18 (in-place ReLUs, BasicBlocks), shared: every method leaves it as it was."""
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(num_classes=10).eval()
 
 
 def small_model():
@@ -51,13 +69,14 @@ def test_layer_given_as_module_or_name():
     torch.testing.assert_close(minicam.gradcam(model, x, 0, model.relu2), minicam.gradcam(model, x, 0, "relu2"))
 
 
-def test_torchvision_resnet_in_place_relu_and_every_method():
+def test_torchvision_resnet_in_place_relu_and_every_method(resnet):
+    model = resnet
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=10).eval()
-    x = torch.rand(2, 3, 64, 64)
+    x = torch.rand(2, 3, 40, 40)   # layer4 still 2x2 as at 64x64 (layer3 3x3), with 40% of the pixels
     for name, method in METHODS.items():
         out = method(model, x, [3, 7], "layer4")
         assert torch.isfinite(out).all(), name
+        assert out.shape[-2:] == ((2, 2) if method.needs_layer and name != "Guided Grad-CAM" else (40, 40)), name
     # In-place ReLUs after the layer must not change the captured activations: compare with a
     # plain forward hook's copy.
     copy = []
@@ -66,13 +85,15 @@ def test_torchvision_resnet_in_place_relu_and_every_method():
         model(x)
     h.remove()
     got = minicam.capture(model, x, 3, "layer3.0.bn2")
+    assert got.acts.shape[-2:] == (3, 3)
     torch.testing.assert_close(got.acts, copy[0])
     assert (got.acts < 0).any()  # pre-ReLU values, not overwritten by relu_ downstream
 
 
 def test_torchvision_vgg():
     torch.manual_seed(0)
-    model = torchvision.models.vgg11(num_classes=5).eval()
+    # init_weights=False keeps PyTorch's default init and skips VGG's second pass over its 120M weights
+    model = torchvision.models.vgg11(num_classes=5, init_weights=False).eval()
     x = torch.rand(1, 3, 32, 32)
     maps = minicam.gradcam(model, x, 4, "features.18")
     assert maps.shape == (1, 2, 2) and torch.isfinite(maps).all()
@@ -113,10 +134,9 @@ def test_cam_refuses_a_linear_layer_that_is_not_the_last():
         minicam.cam(model, torch.rand(1, 3, 8, 8), 0, "relu", "fc1")
 
 
-def test_layer_that_runs_twice_is_refused():
-    model = torchvision.models.resnet18(num_classes=3).eval()
+def test_layer_that_runs_twice_is_refused(resnet):
     with pytest.raises(ValueError, match="ran 2 times"):
-        minicam.gradcam(model, torch.rand(1, 3, 32, 32), 0, "layer1.0.relu")
+        minicam.gradcam(resnet, torch.rand(1, 3, 32, 32), 0, "layer1.0.relu")
 
 
 def test_guided_backprop_needs_relu_modules():
@@ -166,3 +186,68 @@ def test_replaced_outputs_replace_each_output_for_the_block_only():
     with replaced_outputs([model[0], model[1]], lambda t: t * 10):
         assert torch.equal(model(x), torch.tensor([[0.0, 200.0]]))   # relu(10 x) * 10
     assert torch.equal(model(x), torch.tensor([[0.0, 2.0]])) and all_hooks(model) == 0
+
+
+# ---- issue 12 -------------------------------------------------------------------------------------
+
+def test_capture_inside_inference_mode_is_the_capture_outside_and_the_mode_comes_back():
+    model, x = small_model(), torch.rand(2, 3, 8, 8)
+    for layer in ("relu2", None):
+        expected = minicam.capture(model, x, [1, 2], layer)
+        with torch.inference_mode():
+            got = minicam.capture(model, x, [1, 2], layer)
+            assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert (got.grads != 0).any() and torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    with torch.inference_mode():
+        with pytest.raises(minicam.NotApplicable):
+            minicam.gradcam(model, x, 0, "flatten")     # an error inside: inference mode still comes back
+        assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
+
+
+NO_GRAPH = r"no autograd graph back to (layer 'net\.relu[12]'|the input x|the image)"
+
+
+def test_scores_without_a_graph_back_to_the_layer_are_an_error_not_zero_gradients():
+    class Detached(nn.Module):
+        def __init__(self, how):
+            super().__init__()
+            self.net, self.how = small_model(), how
+
+        def forward(self, x):
+            a = self.net[:6](x)
+            if self.how == "detach":
+                return self.net[6:](a.detach())
+            with torch.no_grad():
+                return self.net[6:](a)
+
+    x = torch.rand(2, 3, 8, 8)
+    for how in ("no_grad", "detach"):
+        model = Detached(how)
+        for call in (lambda: minicam.capture(model, x, 0, "net.relu2"), lambda: minicam.capture(model, x, 0),
+                     lambda: minicam.gradcam(model, x, 0, "net.relu1"), lambda: minicam.guided_backprop(model, x, 0),
+                     lambda: minicam.class_model(model, 0, (3, 8, 8), steps=2)):
+            with pytest.raises(minicam.NotApplicable, match=NO_GRAPH):
+                call()
+            assert torch.is_grad_enabled() and model.training and all_hooks(model) == 0
+
+
+def test_forward_acts_takes_one_layer_as_a_list_of_one():
+    model, x = small_model(), torch.rand(2, 3, 8, 8)
+    scores, (acts,) = minicam.forward_acts(model, x, "relu2")    # was read as the layers 'r', 'e', 'l', ...
+    expected_scores, (expected,) = minicam.forward_acts(model, x, ["relu2"])
+    torch.testing.assert_close(acts, expected)
+    torch.testing.assert_close(minicam.forward_acts(model, x, model.relu2)[1][0], expected)
+    with pytest.raises(TypeError, match="layers must be a list"):
+        minicam.forward_acts(model, x, 2)
+
+
+def test_numpy_integers_are_targets():
+    model, x = small_model(), torch.rand(2, 3, 8, 8)
+    expected = minicam.gradcam(model, x, [1, 2], "relu2")
+    for target in (np.array([1, 2]), [np.int64(1), np.int32(2)], (np.int64(1), 2)):
+        torch.testing.assert_close(minicam.gradcam(model, x, target, "relu2"), expected, rtol=0, atol=0)
+    torch.testing.assert_close(minicam.saliency(model, x, np.int64(2)), minicam.saliency(model, x, 2), rtol=0, atol=0)
+    with pytest.raises(TypeError, match="integer class indices"):
+        minicam.gradcam(model, x, np.array([1.0, 2.0]), "relu2")

@@ -10,6 +10,16 @@ import minicam
 from minicam.methods import CAM_FAMILY, METHODS, NotApplicable
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: with other processes on the cores, torch's threads wait for each other at
+    every small op (the autograd higher-derivative test took 25-35 s under load instead of 1 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def small_model():
     torch.manual_seed(0)
     return nn.Sequential(OrderedDict(
@@ -116,3 +126,70 @@ def test_a_method_that_does_not_apply_says_so_with_not_applicable(name):
     with pytest.raises(ValueError) as error:  # a wrong argument where the method applies: not NotApplicable
         METHODS[name](small_model(), x, 5, "relu2")
     assert not isinstance(error.value, NotApplicable) and "out of range" in str(error.value)
+
+
+# ---- issue 12: inference mode, a head without a graph, non-finite x, layers without positions ----------
+
+@pytest.mark.parametrize("name", METHODS)
+def test_inside_inference_mode_the_same_map_and_the_modes_come_back(name):
+    model, x = small_model().eval(), torch.rand(2, 3, 8, 8)
+    expected = METHODS[name](model, x, [0, 2], "relu2")
+    with torch.inference_mode():
+        got = METHODS[name](model, x, [0, 2], "relu2")
+        made_inside = x.clone()                      # an inference tensor: autograd cannot save it
+        assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(METHODS[name](model, made_inside, [0, 2], "relu2"), expected)
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and not got.requires_grad
+    with torch.no_grad(), pytest.raises(ValueError):  # an error inside no_grad: grad mode still comes back
+        METHODS[name](model, x, 7, "relu2")
+    assert torch.is_grad_enabled()
+
+
+class NoGradHead(nn.Module):
+    """small_model, whose layers after relu2 run under the model's own torch.no_grad() if `detached`."""
+
+    def __init__(self, detached: bool):
+        super().__init__()
+        self.net, self.detached = small_model().eval(), detached
+
+    def forward(self, x):
+        body, head = self.net[:6], self.net[6:]
+        a = body(x)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.detached):
+            return head(a)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_head_without_a_graph_is_an_error_never_zeros(name):
+    """Right or an error: a method gives the map it gives on the same model with the graph, or raises
+    NotApplicable saying the scores have no graph (Grad-CAM used to read the missing gradient as 0)."""
+    x, layer = torch.rand(2, 3, 8, 8), "net.relu2"
+    try:
+        expected = METHODS[name](NoGradHead(False), x, [0, 2], layer)
+    except NotApplicable:       # LRP and Relevance-CAM: a custom forward is not a chain they can walk
+        expected = None
+    try:
+        got = METHODS[name](NoGradHead(True), x, [0, 2], layer)
+    except NotApplicable as error:
+        assert expected is None or "no autograd graph" in str(error)
+        return
+    assert expected is not None, f"{name} applies to the model only when its head has no graph"
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("name", METHODS)
+def test_a_non_finite_pixel_is_an_error_naming_x(name, value):
+    model, x = small_model(), torch.rand(2, 3, 8, 8)
+    x[1, 2, 3, 4] = value
+    with pytest.raises(ValueError, match=r"^x holds 1 NaN or inf value\(s\) of 384; it must be finite"):
+        METHODS[name](model, x, [0, 2], "relu2")
+
+
+@pytest.mark.parametrize("layer", ["flatten", "fc", ""])
+@pytest.mark.parametrize("name", [name for name, method in METHODS.items() if method.needs_layer])
+def test_a_layer_with_2d_output_is_not_applicable_naming_it(name, layer):
+    model = small_model()
+    with pytest.raises(NotApplicable, match=r"(?s)needs a layer with \(N, K, h, w\) output; .*gives \(2, [36]\).*conv"):
+        METHODS[name](model, torch.rand(2, 3, 8, 8), 0, layer or model)
