@@ -15,16 +15,6 @@ from minicam.checks import NotApplicable
 from minicam.lrp import relevance_cam
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these small batches are fastest so, and many times faster than in two threads
-    on a machine shared with other jobs. The setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def gap_model(classes=4):
     torch.manual_seed(0)
     return nn.Sequential(OrderedDict(

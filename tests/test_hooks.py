@@ -15,16 +15,6 @@ from minicam.hooks import hooked, replaced_outputs, trace
 from minicam.methods import METHODS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: with other processes on the cores, torch's threads wait for each other at
-    every small op (a torchvision test took 15-28 s under load instead of 3 s). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def resnet():
     """torchvision's ResNet-18 (in-place ReLUs, BasicBlocks), shared: every method leaves it as it was."""

@@ -10,16 +10,6 @@ import minicam
 from minicam.methods import CAM_FAMILY, METHODS, NotApplicable
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: with other processes on the cores, torch's threads wait for each other at
-    every small op (the autograd higher-derivative test took 25-35 s under load instead of 1 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_model():
     torch.manual_seed(0)
     return nn.Sequential(OrderedDict(

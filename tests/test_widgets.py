@@ -15,15 +15,6 @@ from minicam.widgets import METHODS, Explorer, default_layers, explorer
 from minicam.lrp import relevance_cam
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The direct calls run in one thread too: one small image is fastest so on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small_model():
     torch.manual_seed(0)
     return nn.Sequential(
