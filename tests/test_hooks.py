@@ -13,6 +13,7 @@ from torch import nn
 import minicam
 from minicam.hooks import hooked, replaced_outputs, trace
 from minicam.methods import METHODS
+from tiny_models import all_hooks, small_model
 
 
 @pytest.fixture(scope="module")
@@ -20,18 +21,6 @@ def resnet():
     """torchvision's ResNet-18 (in-place ReLUs, BasicBlocks), shared: every method leaves it as it was."""
     torch.manual_seed(0)
     return torchvision.models.resnet18(num_classes=10).eval()
-
-
-def small_model():
-    torch.manual_seed(0)
-    return nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, 4, 3, padding=1), bn1=nn.BatchNorm2d(4), relu1=nn.ReLU(inplace=True),
-        drop=nn.Dropout(0.5), conv2=nn.Conv2d(4, 6, 3, padding=1), relu2=nn.ReLU(),
-        gap=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(6, 3)))
-
-
-def all_hooks(model):
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
 
 
 def test_grad_mode_restored_after_call():

@@ -1,6 +1,5 @@
 """The method table's common contract, checked for every entry: a new method is one entry in
 minicam.methods.METHODS and is tested here automatically."""
-from collections import OrderedDict
 
 import pytest
 import torch
@@ -8,18 +7,7 @@ from torch import nn
 
 import minicam
 from minicam.methods import CAM_FAMILY, METHODS, NotApplicable
-
-
-def small_model():
-    torch.manual_seed(0)
-    return nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, 4, 3, padding=1), bn1=nn.BatchNorm2d(4), relu1=nn.ReLU(inplace=True),
-        drop=nn.Dropout(0.5), conv2=nn.Conv2d(4, 6, 3, padding=1), relu2=nn.ReLU(),
-        gap=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(6, 3)))
-
-
-def all_hooks(model):
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
+from tiny_models import Functional, all_hooks, small_model
 
 
 def test_the_table_holds_every_method_of_the_suite():
@@ -92,17 +80,6 @@ def test_methods_outside_the_cam_family_have_no_weights():
     with pytest.raises(TypeError, match="not of the CAM family"):
         METHODS["saliency"].from_capture(small_model(), "relu2", None, torch.tensor([0]))
 
-
-class Functional(nn.Module):
-    """ReLU as a function and a mean instead of GAP: only the gradient methods apply."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.a, self.b, self.fc = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.fc(self.b(self.a(x).relu()).relu().mean(dim=(2, 3)))
 
 
 @pytest.mark.parametrize("name", METHODS)

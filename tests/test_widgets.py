@@ -13,6 +13,7 @@ import minicam
 from minicam.widgets import METHODS, Explorer, default_layers, explorer
 
 from minicam.lrp import relevance_cam
+from tiny_models import Functional
 
 
 def small_model():
@@ -27,17 +28,6 @@ def small_images(n=3, size=16):
     torch.manual_seed(1)
     return torch.rand(n, 3, size, size)
 
-
-class Functional(nn.Module):
-    """ReLU as a function, not a module: neither guided backprop nor LRP can see it."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.a, self.b, self.fc = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.fc(self.b(self.a(x).relu()).relu().mean(dim=(2, 3)))
 
 
 def direct(model, x, method, layer, target):
