@@ -36,7 +36,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	  exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,course,book]'
 	touch $@
 
 lab: $(VENV)/.installed

@@ -19,9 +19,10 @@ def _project():
 
 
 def _ranges() -> dict:
-    """pyproject's requirements (the package's and the test extra's): name -> requirement string."""
+    """pyproject's requirements (the package's and every extra's, all of which `make test` installs)."""
     project = _project()
-    return {_name(r): r for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    extras = [r for group in project["optional-dependencies"].values() for r in group]
+    return {_name(r): r for r in project["dependencies"] + extras}
 
 
 def _constraints() -> dict:
