@@ -11,6 +11,7 @@ Explorer cells store their picture only inside the notebook's widget state (the 
 widget). A static page cannot run the widget, so both builds first replace every widget view by the
 picture it showed when the notebook was executed, and drop the widget state (no widget JavaScript).
 """
+import re
 import shutil
 import sys
 import time
@@ -123,6 +124,12 @@ def copy_reveal(target):
     shutil.copytree(source / "dist/theme/fonts/source-sans-pro", target / "dist/theme/fonts/source-sans-pro")
 
 
+def deck_links(html):
+    """Links between notebooks lead to their decks; a link to a Markdown page (the glossary) to the book's page."""
+    html = re.sub(r'href="([\w.-]+)\.ipynb(?=["#])', r'href="\1.slides.html', html)
+    return re.sub(r'href="([\w.-]+)\.md(?=["#])', r'href="../book/\1.html', html)
+
+
 def build_slides():
     missing_npm_packages()
     shutil.rmtree(SLIDES_OUT, ignore_errors=True)
@@ -131,7 +138,7 @@ def build_slides():
     for path in notebooks():
         nb = freeze_widgets(nbformat.read(path, as_version=4))
         html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
-        (SLIDES_OUT / f"{path.stem}.slides.html").write_text(html, encoding="utf-8")
+        (SLIDES_OUT / f"{path.stem}.slides.html").write_text(deck_links(html), encoding="utf-8")
     shutil.copytree(NODE_MODULES / "mathjax" / "es5", SLIDES_OUT / "mathjax")
     copy_reveal(SLIDES_OUT / "reveal.js")
     print(f"the slides: {SLIDES_OUT}/*.slides.html")
