@@ -2,11 +2,11 @@
 
 Static checks on every page of build/book/ and build/slides/: no resource (script, style sheet, image,
 font, frame) comes from the web, every local file a page loads exists, every relative link leads to a
-page that exists (and to the anchor it names), no live widget is left. Then headless Chromium (Debian's,
-driven by Playwright, as in tests/test_browser.py) opens the book and one deck from file:// with every
-request that is not a local file refused and recorded: a notebook page shows its figures and its
-equations as typeset math, the search page finds "Grad-CAM++", and the deck advances to the next slide.
-Screenshots are kept in artifacts/book/.
+page that exists (and to the anchor it names), none is absolute (a USB stick), no live widget is left.
+Then headless Chromium (Debian's, driven by Playwright, as in tests/test_browser.py) opens the book and
+one deck from file:// with every request that is not a local file refused and recorded: a notebook page
+shows its figures and its equations as typeset math, the search page finds "Grad-CAM++", and the deck
+advances to the next slide. Screenshots are kept in artifacts/book/.
 
 Skips, saying why, where the book or slides are not built (`make book slides`), or where Chromium
 (`bash tests/setup_browser.sh`) or playwright is missing. `make browser` builds both first.
@@ -119,6 +119,9 @@ def test_every_local_reference_resolves():
     broken = []
     for page in html_pages():
         for ref in parsed[page.resolve()].loaded + parsed[page.resolve()].links:
+            if ref.startswith(("/", "file:")) and not ref.startswith("//"):
+                broken.append(f"{page.relative_to(ROOT)}: {ref} (absolute: breaks on a USB stick)")
+                continue
             target = local_target(page, ref) if not ref.startswith("data:") else None
             if target is None:
                 continue
