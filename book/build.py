@@ -1,11 +1,14 @@
 """Build the book (`make book`) and the slide decks (`make slides`) from the notebooks' stored outputs.
 
-    python book/build.py book      # build/book/index.html: Jupyter Book 1 (Sphinx + MyST-NB), static HTML
+    python book/build.py book      # build/book/index.html: Sphinx + MyST-NB with Jupyter Book 1's theme
     python book/build.py slides    # build/slides/NN_name.slides.html: one reveal.js deck per notebook
 
 Nothing is executed: both read the outputs stored in notebooks/*.ipynb. Both are offline: MathJax 3
 and reveal.js come from npm (book/package.json, installed into book/node_modules by `make install`)
 and are copied next to the pages, so each output folder opens from disk (file://) or a USB stick.
+
+The book is plain Sphinx with book/conf.py rather than the `jupyter-book` command: its table of contents
+extension loads one that is not declared safe for parallel reading, so Sphinx would read on one process.
 
 Explorer cells store their picture only inside the notebook's widget state (the explorer's Image
 widget). A static page cannot run the widget, so both builds first replace every widget view by the
@@ -27,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
 NODE_MODULES = BOOK / "node_modules"
-STAGE = ROOT / "build" / "book-src"     # what Jupyter Book reads: book/ and notebooks/ side by side
+STAGE = ROOT / "build" / "book-src"     # what Sphinx reads: book/index.md and the notebooks side by side
 BOOK_OUT = ROOT / "build" / "book"
 SLIDES_OUT = ROOT / "build" / "slides"
 BOOK_PAGES = ["index.md"]

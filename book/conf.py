@@ -19,7 +19,7 @@ nb_execution_mode = "off"
 # A widget view, should one remain, never wins over a picture or text.
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
 nb_ipywidgets_js = {}          # no require.js or widget manager from cdnjs/jsdelivr
-myst_enable_extensions = ["amsmath", "dollarmath", "colon_fence"]
+myst_enable_extensions = ["amsmath", "dollarmath"]
 myst_dmath_double_inline = True
 myst_heading_anchors = 3
 
