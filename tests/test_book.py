@@ -209,18 +209,22 @@ def screenshot(page, name):
     page.screenshot(path=str(ARTIFACTS / name))
 
 
-def test_book_offline_in_a_browser(browser):
+def test_the_landing_page_lists_every_notebook_in_order(browser):
     context, refused, deadline = browser
     refused.clear()
-    # The landing page lists every notebook, in order, then the glossary.
     page, errors = open_page(context, deadline, BOOK / "index.html")
     nav = page.eval_on_selector_all(".bd-sidenav a.reference.internal", "els => els.map(a => a.getAttribute('href'))")
     order = [href.removesuffix(".html") for href in nav if href.removesuffix(".html") in NOTEBOOKS]
     assert order == NOTEBOOKS, f"the navigation lists {order}, not every notebook in order"
     assert "glossary.html" in nav, "the navigation does not link the glossary"
     screenshot(page, "index.png")
+    assert not errors, f"index.html: JavaScript errors: {errors}"
+    assert not refused, f"the book asked the network for {refused}"
 
-    # A notebook page: its figures load, its equations are typeset.
+
+def test_a_notebook_page_shows_its_figures_and_typeset_equations(browser):
+    context, refused, deadline = browser
+    refused.clear()
     page, errors = open_page(context, deadline, BOOK / f"{PAGE}.html")
     formulas = typeset(page)
     assert formulas >= 20, f"{PAGE}: only {formulas} typeset formulas (mjx-container)"
@@ -237,8 +241,13 @@ def test_book_offline_in_a_browser(browser):
     figures.first.scroll_into_view_if_needed()
     screenshot(page, "notebook.png")
     assert not errors, f"{PAGE}: JavaScript errors: {errors}"
+    assert not refused, f"the book asked the network for {refused}"
 
-    # The search box's page finds Grad-CAM++ (its index is searchindex.js, loaded from a file).
+
+def test_the_search_finds_grad_cam_pp(browser):
+    context, refused, deadline = browser
+    refused.clear()
+    # The search page reads its index from searchindex.js, a file beside it.
     page, errors = open_page(context, deadline, BOOK / "search.html", "?q=Grad-CAM%2B%2B")
     page.wait_for_selector("#search-results li a")
     found = page.eval_on_selector_all("#search-results li a", "els => els.map(a => a.getAttribute('href'))")
