@@ -1,6 +1,8 @@
 # Two commands do all the set-up they need on a fresh machine with Python 3.11+:
 #   make lab    open the notebooks in JupyterLab (prints the URL; opens a browser only where there is a screen)
-#   make test   run the whole test suite: unit tests, the browser test, every notebook under strict nbval
+#   make test   run the whole test suite: unit tests, the browser tests, every notebook under strict nbval
+#   make book   the suite as a static HTML book (build/book/index.html), from the stored outputs
+#   make slides one reveal.js slide deck per notebook (build/slides/), from the stored outputs
 #
 # Every install uses constraints.txt: the exact versions that stored the notebooks' outputs.
 # `make constraints` rewrites it from the current environment; `make notebooks` re-executes and stores
@@ -18,13 +20,16 @@ CPU_native    = OMP_NUM_THREADS=1
 CPU_alternate = OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX ATEN_CPU_CAPABILITY=default
 NB_ENV = $(or $(CPU_$(NB_CPU)),$(error NB_CPU must be 'alternate' or 'native', not '$(NB_CPU)'))
 PYTEST = $(PY) -m pytest -p no:cacheprovider -n 2
+NPM    ?= npm
+# MathJax and reveal.js for the book and the slides, as book/package-lock.json pins them.
+NODE_MODULES = book/node_modules/.package-lock.json
 
 # JupyterLab refuses to run as root without --allow-root (containers, cloud VMs, course images), and
 # opening a browser on a machine without a screen would start a text browser or fail: print the URL.
 LAB_FLAGS = $(if $(filter 0,$(shell id -u)),--allow-root) \
             $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 
-.PHONY: lab install test unit chromium browser nbval notebooks constraints bench clean
+.PHONY: lab install test unit chromium browser book slides nbval notebooks constraints bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -42,21 +47,37 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks/ --ServerApp.ip=127.0.0.1 $(LAB_FLAGS)
 
-# The Python packages and Debian's Chromium (for the browser test) install side by side.
+# The Python packages, Debian's Chromium (for the browser tests) and the npm packages install side by side.
 install:
-	$(MAKE) -j2 $(VENV)/.installed chromium
+	$(MAKE) -j2 $(VENV)/.installed chromium $(NODE_MODULES)
 
 test: install
 	$(MAKE) unit browser nbval
 
 unit: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py
+	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py
 
 chromium:
 	bash tests/setup_browser.sh
 
-browser: $(VENV)/.installed chromium
-	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py
+# The explorer in JupyterLab, then the book and a slide deck opened from files with the network refused.
+browser: $(VENV)/.installed chromium $(NODE_MODULES)
+	$(MAKE) -j2 book slides
+	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py tests/test_book.py
+
+$(NODE_MODULES): book/package.json book/package-lock.json
+	@command -v $(NPM) >/dev/null 2>&1 || { \
+	  echo "npm not found: the book and the slides need Node.js 18 or newer with npm"; \
+	  echo "(Debian/Ubuntu: apt-get install npm; or https://nodejs.org), then run make again."; exit 1; }
+	cd book && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Never executes a notebook: both read the stored outputs (book/build.py says how).
+book: $(VENV)/.installed $(NODE_MODULES)
+	$(PY) book/build.py book
+
+slides: $(VENV)/.installed $(NODE_MODULES)
+	$(PY) book/build.py slides
 
 nbval: $(VENV)/.installed
 	env $(NB_ENV) $(PYTEST) --dist loadfile notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
@@ -74,4 +95,4 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/relevance_layers.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) book/node_modules build/book build/book-src build/slides
