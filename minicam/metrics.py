@@ -257,27 +257,31 @@ def _baseline(x: torch.Tensor, baseline, sigma) -> torch.Tensor:
     return torch.full_like(x, value)
 
 
-def _pixel_ranks(cam, x: torch.Tensor) -> torch.Tensor:
+def _pixel_ranks(cam, x: torch.Tensor, seed: int) -> torch.Tensor:
     """(N, H*W) long: each pixel's place in the map's order, 0 for the highest value of the map upsampled
-    to the image; equal values in row-major order (a stable sort), so the order is the same on any machine."""
+    to the image. Equal values go in the order of one seeded random permutation of the pixels (a stable
+    sort of the permuted map), so the order is the same on any machine, and a region the map leaves flat
+    (a ReLU's zeros) is taken in no particular direction, not top row first."""
     if not isinstance(cam, torch.Tensor) or cam.dim() != 3 or len(cam) != len(x) or cam.is_complex() \
             or 0 in cam.shape[1:]:
         raise ValueError(f"cam must hold one real map per image, shape ({len(x)}, h, w) for x of shape "
                          f"{tuple(x.shape)}, got {_shape(cam)}; sum a map's colour channels first")
     _check_finite(cam, "cam", _MAP_FIX)
     cam = cam.detach() if cam.is_floating_point() else cam.double()
-    up = cam if cam.shape[1:] == x.shape[2:] else upsample(cam, x.shape[-2:])
-    order = up.flatten(1).argsort(dim=1, descending=True, stable=True)
+    up = (cam if cam.shape[1:] == x.shape[2:] else upsample(cam, x.shape[-2:])).flatten(1)
+    shuffle = torch.randperm(up.shape[1], generator=torch.Generator().manual_seed(seed))
+    order = shuffle[up[:, shuffle].argsort(dim=1, descending=True, stable=True)]
     places = torch.arange(order.shape[1]).expand_as(order)
     return torch.empty_like(order).scatter_(1, order, places)
 
 
-def _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, insert: bool):
+def _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, seed, insert: bool):
     """The deletion (insert=False) or insertion (insert=True) curve: (fractions (S+1,), scores (N, S+1))."""
     x = _check_prob_args(model, x, target, prob)
     if len(x) == 0:
         raise ValueError("x must hold at least one image (N >= 1) to draw a curve for")
-    ranks = _pixel_ranks(cam, x)
+    seed = whole_number(seed, "seed", 0, floats=False, want="an integer >= 0 (the order of equal map values)")
+    ranks = _pixel_ranks(cam, x, seed)
     step = whole_number(step, "step", 1, floats=False, want="a whole number of pixels per step, >= 1")
     batch_size = whole_number(batch_size, "batch_size", 1, floats=False, want="a positive integer (images per pass)")
     base = _baseline(x, baseline, sigma)
@@ -297,12 +301,13 @@ def _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, inser
 
 
 def deletion_curve(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, target: Target, step: int,
-                   baseline=0.0, sigma: float = 5.0, prob: str = "softmax", batch_size: int = 256):
-    """The deletion curve of RISE (Petsiuk, Das, Saenko, BMVC 2018, sec. 4 "causal metrics"): the
+                   baseline=0.0, sigma: float = 5.0, prob: str = "softmax", batch_size: int = 256, seed: int = 0):
+    """The deletion curve of RISE (Petsiuk, Das, Saenko, BMVC 2018; its "causal metrics"): the
     probability of the target class as the pixels are removed `step` at a time, the most important first.
 
     The order is the map's, upsampled bilinearly to the image: highest value first (a signed map's negative
-    pixels go last); equal values in row-major order. A removed pixel takes the baseline's value in every
+    pixels go last; pass map.abs() to rank by magnitude); equal values in the order of a random permutation
+    of the pixels drawn with `seed` (the same on any machine). A removed pixel takes the baseline's value in every
     colour channel: baseline=0.0 (the default, the paper's deletion) or another number is a constant image,
     baseline="blur" is x blurred by `gaussian_blur(x, sigma)`. prob: "softmax" or "sigmoid", see
     `target_probs`. A good map makes the score fall fast: a low area (`curve_auc`).
@@ -310,20 +315,20 @@ def deletion_curve(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, target:
     x: (N, C, H, W); cam: (N, h, w) raw maps -> (fractions (S+1,), scores (N, S+1)), float64, where
     fractions[k] = min(k * step, H*W) / (H*W) is the share of pixels removed (0 first, 1 last).
     """
-    return _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, insert=False)
+    return _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, seed, insert=False)
 
 
 def insertion_curve(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, target: Target, step: int,
-                    baseline="blur", sigma: float = 5.0, prob: str = "softmax", batch_size: int = 256):
+                    baseline="blur", sigma: float = 5.0, prob: str = "softmax", batch_size: int = 256, seed: int = 0):
     """The insertion curve of RISE (Petsiuk et al. 2018): the probability of the target class as the
     pixels of x are put back into the baseline image `step` at a time, the most important first.
 
     The baseline is x blurred (baseline="blur", the default, the paper's insertion: `gaussian_blur(x,
-    sigma)`, sigma in pixels) or a constant image (a number). Order, prob and the returned
+    sigma)`, sigma in pixels) or a constant image (a number). Order (and seed), prob and the returned
     (fractions (S+1,), scores (N, S+1)) as in `deletion_curve`; fractions[k] is the share of pixels of x
     put back. A good map makes the score rise fast: a high area (`curve_auc`).
     """
-    return _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, insert=True)
+    return _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, seed, insert=True)
 
 
 def curve_auc(fractions: torch.Tensor, scores: torch.Tensor):

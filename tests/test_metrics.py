@@ -514,15 +514,25 @@ def test_a_last_step_shorter_than_the_others_is_weighted_by_its_width():
     assert metrics.curve_auc(fractions, scores).item() == pytest.approx(area, abs=1e-15)
 
 
-def test_equal_map_values_go_in_row_major_order_and_a_small_map_is_upsampled():
+def test_equal_map_values_go_in_a_seeded_random_order_and_a_small_map_is_upsampled():
     x = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]], dtype=torch.float64)
     flat = torch.zeros(1, 2, 2)
-    # all equal: the top-left pixel (the only bright one) goes first, so one step takes the mean to 0
-    assert metrics.deletion_curve(gap_linear(), x, flat, 0, step=1, prob="sigmoid")[1][0, 1].item() == 0.5
+    # all equal: the pixels go in the order of randperm(4) drawn with the seed; the bright one (index 0)
+    # leaves the image at the step where the permutation puts it
+    for seed in range(6):
+        place = torch.randperm(4, generator=torch.Generator().manual_seed(seed)).tolist().index(0)
+        scores = metrics.deletion_curve(gap_linear(), x, flat, 0, step=1, prob="sigmoid", seed=seed)[1][0]
+        expected = [sigmoid(0.5) if k <= place else 0.5 for k in range(5)]
+        assert scores.tolist() == pytest.approx(expected, abs=1e-15), seed
+    same = [metrics.deletion_curve(gap_linear(), x, flat, 0, step=1, seed=3)[1] for _ in range(2)]
+    assert torch.equal(*same)
     # a 1x2 map, upsampled bilinearly to 2x2, ranks the right column first: the bright pixel goes last
     wide = torch.tensor([[[0.0, 1.0]]])
     scores = metrics.deletion_curve(gap_linear(), x, wide, 0, step=2, prob="sigmoid")[1][0]
     assert scores.tolist() == pytest.approx([sigmoid(0.5), sigmoid(0.5), 0.5], abs=1e-15)
+    # distinct values: the seed changes nothing
+    torch.testing.assert_close(metrics.deletion_curve(gap_linear(), X22, MAP22, 0, step=1, seed=5),
+                               metrics.deletion_curve(gap_linear(), X22, MAP22, 0, step=1, seed=0))
 
 
 def test_curves_are_batched_image_by_image():
@@ -580,6 +590,7 @@ def test_gaussian_blur_is_scipys_with_the_edge_repeated():
     (dict(target=2), ValueError, "target"),
     (dict(x=X22[:0]), ValueError, "x"),
     (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(seed=-1), ValueError, "seed"),
 ])
 def test_curves_check_their_arguments(kwargs, error, name):
     args = dict(model=gap_linear(), x=X22, cam=MAP22, target=0, step=1) | kwargs
