@@ -1,10 +1,10 @@
 """Is the explanation about the model? The sanity checks of Adebayo, Gilmer, Muelly, Goodfellow, Hardt
 and Kim, "Sanity Checks for Saliency Maps" (NeurIPS 2018, arXiv 1810.03292).
 
-Model-parameter randomisation (their sec. 3): re-initialise the model's layers from the output back to
+The model parameter randomisation test, cascading: re-initialise the model's layers from the output back to
 the input, one more at each step (the cascade), and compare each method's map with its map on the trained
 model. A map that stays the same while the weights behind the decision are random cannot be showing how
-the model decides. Data randomisation (their sec. 4): compare the maps of a model trained on labels
+the model decides. The data randomisation test: compare the maps of a model trained on labels
 permuted across the images (`minicam.models.CONTROLS`) with those of the model trained on the true labels.
 
 Maps are compared at the image's resolution, one value per pixel (`pixel_maps`): by Spearman's rank
@@ -98,7 +98,7 @@ def randomized(model: nn.Module, layers, seed: int = 0) -> nn.Module:
 
 
 def cascade(model: nn.Module, layers=None, seed: int = 0) -> list[tuple[str, nn.Module]]:
-    """The cascading randomisation of Adebayo et al. (sec. 3): [(name, copy)], one step per layer of
+    """The cascading randomisation of Adebayo et al.: [(name, copy)], one step per layer of
     `layers` (output first; default `cascade_layers(model)`), where step k's copy has layers[0..k]
     re-initialised (see `randomized`) and every layer below them as trained. model: left as it was."""
     names = cascade_layers(model) if layers is None else _layer_names(check_model(model), layers)
@@ -234,7 +234,7 @@ def _record(model, models, x, target, methods, layer) -> _Randomization:
 
 def cascading_randomization(model: nn.Module, x: torch.Tensor, target, methods, layer=None, layers=None,
                             seed: int = 0) -> _Randomization:
-    """The model-parameter randomisation test of Adebayo et al. (sec. 3), cascading: every method's maps
+    """The model parameter randomisation test of Adebayo et al., cascading: every method's maps
     on the trained model and at every step of `cascade(model, layers, seed)`, compared with
     `compare_maps`. methods: names of minicam.methods.METHODS (or {name: function(model, x, target,
     layer)}), each called with `layer` (methods of the input ignore it). model: left as it was.
@@ -243,16 +243,29 @@ def cascading_randomization(model: nn.Module, x: torch.Tensor, target, methods, 
     return _record(check_model(model), cascade(model, layers, seed), x, target, methods, layer)
 
 
+def compare_models(model: nn.Module, others: dict, x: torch.Tensor, target, methods, layer=None) -> _Randomization:
+    """Every method's maps on `model` and on each model of `others` ({label: model}, e.g. a fully
+    randomised copy from `randomized`, or a control), compared with `compare_maps`; the same target
+    classes for all. -> steps (the labels, in order), maps, similarity. The models are left as they were."""
+    check_model(model)
+    if not isinstance(others, dict) or not others:
+        raise TypeError(f"others must be a non-empty dict {{label: model}} of models to compare with, got {others!r}")
+    for label, other in others.items():
+        if not isinstance(other, nn.Module):
+            raise TypeError(f"others[{label!r}] must be a torch.nn.Module, got {type(other).__name__}")
+    return _record(model, list(others.items()), x, target, methods, layer)
+
+
 def data_randomization(model: nn.Module, control: nn.Module, x: torch.Tensor, target, methods,
                        layer=None) -> _Randomization:
-    """The data randomisation test of Adebayo et al. (sec. 4): every method's maps on `model` and on
-    `control`, the same architecture trained on permuted labels (minicam.models.CONTROLS), compared with
-    `compare_maps`; the same target classes for both. -> steps ["control"], maps, similarity."""
+    """The data randomisation test of Adebayo et al.: every method's maps on `model` and on `control`, the
+    same architecture trained on permuted labels (minicam.models.CONTROLS), compared with `compare_maps`;
+    the same target classes for both. -> steps ["control"], maps, similarity."""
     check_model(model)
     if not isinstance(control, nn.Module):
         raise TypeError(f"control must be a torch.nn.Module, the model trained on permuted labels, got "
                         f"{type(control).__name__}; load it with minicam.models.load_pretrained")
-    return _record(model, [("control", control)], x, target, methods, layer)
+    return compare_models(model, {"control": control}, x, target, methods, layer)
 
 
 class _Verdict(NamedTuple):

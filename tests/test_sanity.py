@@ -251,6 +251,18 @@ def test_data_randomization_of_a_model_against_itself_is_one():
         sanity.data_randomization(model, model, X, TARGET, ["gradcam"])
 
 
+def test_compare_models_matches_the_last_step_of_the_cascade():
+    # the fully randomised copy is the cascade's last step: the same weights, so the same comparison
+    model = conv_net()
+    full = sanity.randomized(model, sanity.cascade_layers(model), seed=0)
+    rec = sanity.compare_models(model, {"all random": full, "itself": model}, X, TARGET, ["saliency"], "relu2")
+    last = sanity.cascading_randomization(model, X, TARGET, ["saliency"], "relu2").similarity["saliency"][-1]
+    assert rec.steps == ["all random", "itself"]
+    torch.testing.assert_close(rec.similarity["saliency"][0].spearman_abs, last.spearman_abs, rtol=0, atol=0)
+    torch.testing.assert_close(rec.similarity["saliency"][1].spearman, torch.ones(3, dtype=torch.float64),
+                               rtol=0, atol=1e-12)
+
+
 # ---- the verdict -----------------------------------------------------------------------------------
 
 def test_randomization_verdict_by_threshold_and_interval():
