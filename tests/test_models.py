@@ -135,7 +135,8 @@ def test_the_shuffled_label_model_is_at_chance_and_the_others_are_not(models, he
     # (the biased model is left out: on images without its cue it misses circles by design, see 03b)
     for name, model in [("shapes_vgg_shuffled", shuffled)] + [(n, models[n]) for n in ("shapes_vgg", "shapes_resnet")]:
         per_label, _, per_class = accuracy(model, held_out.images, held_out.labels)
-        print(f"{name}: per-label {per_label:.1%} (" + ", ".join(f"{c} {a:.1%}" for c, a in zip(CLASSES, per_class.tolist())) + ")")
+        classes = ", ".join(f"{c} {a:.1%}" for c, a in zip(CLASSES, per_class.tolist()))
+        print(f"{name}: per-label {per_label:.1%} ({classes})")
         if name == "shapes_vgg_shuffled":
             assert bool((per_class.double() <= majority + 0.03).all())    # chance, up to sampling luck
             assert bool((per_class.double() >= majority - 0.10).all())    # ... and not worse than a coin either

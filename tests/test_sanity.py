@@ -159,11 +159,18 @@ def test_rank_correlation_by_hand_and_against_scipy():
     big_a = torch.arange(16.0).view(1, 4, 4)
     big_b = 15 - big_a
     sim = sanity.compare_maps(big_a, big_b, 4)
-    assert sim.spearman.item() == pytest.approx(-1, abs=1e-12) and sim.spearman_abs.item() == pytest.approx(-1, abs=1e-12)
+    assert sim.spearman.item() == pytest.approx(-1, abs=1e-12)
+    assert sim.spearman_abs.item() == pytest.approx(-1, abs=1e-12)
     # signs matter only without abs: -map has rho -1 but the same |map|
     signed = torch.arange(16.0).view(1, 4, 4) - 7.5
     sim = sanity.compare_maps(signed, -signed, 4)
-    assert sim.spearman.item() == pytest.approx(-1, abs=1e-12) and sim.spearman_abs.item() == pytest.approx(1, abs=1e-12)
+    assert sim.spearman.item() == pytest.approx(-1, abs=1e-12)
+    assert sim.spearman_abs.item() == pytest.approx(1, abs=1e-12)
+    # with ties (mean ranks): A's ranks 5/2 x4, 11/2 x2, 7, 8, 9 and B's 5/2 x4, 5, 13/2 x2, 8, 9 give
+    # sum of centred products 179/4 and both sums of squares 109/2, so rho = (179/4) / (109/2) = 179/218
+    a = torch.tensor([[[0.0, 0, 1], [0, 2, 3], [0, 1, 4]]])
+    b = torch.tensor([[[1.0, 0, 0], [0, 3, 2], [0, 2, 4]]])
+    assert sanity.compare_maps(a, b, 3).spearman.item() == pytest.approx(179 / 218, abs=1e-12)
     # ties and random maps: scipy.stats.spearmanr on the flattened maps
     g = torch.Generator().manual_seed(2)
     p, q = (torch.rand(3, 5, 5, generator=g) - 0.3).relu(), torch.rand(3, 5, 5, generator=g) - 0.5
