@@ -4,7 +4,6 @@ agree with hand-worked numbers and with scipy and scikit-image called directly."
 import io
 from collections import OrderedDict
 
-import numpy as np
 import pytest
 import torch
 from scipy import stats
