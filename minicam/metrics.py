@@ -4,6 +4,10 @@ Faithfulness: does the part of the image the map keeps still make the model say 
 Chattopadhyay et al., Grad-CAM++ (WACV 2018, arXiv 1710.11063), "objective evaluation for object
 recognition": the explanation map E^c = L^c o I, Average Drop %, % Increase in Confidence, Win %.
 
+Faithfulness by pixel order: Petsiuk, Das, Saenko, RISE (BMVC 2018, arXiv 1806.07421), "causal
+metrics": the deletion curve (the score as the pixels the map ranks highest are removed first) and the
+insertion curve (the score as they are added first to a baseline image), and the areas under them.
+
 Localization: does the map lie on the object? Loc^c_I(delta) (Grad-CAM++ eq. 26); the box protocol of
 CAM (Zhou et al. 2016, 20 % of the max) and Grad-CAM (Selvaraju et al., 15 %); the pointing game
 (Zhang et al., ECCV 2016); mask IoU; and how much of a map falls on objects of *other* classes (the
@@ -21,10 +25,11 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from .checks import Target, check_images, check_scores, check_targets, pixel_size, preserved
+from .checks import Target, check_images, check_scores, check_targets, pixel_size, preserved, whole_number
 from .maps import normalize, upsample
 
 
@@ -207,6 +212,140 @@ def win_percent(drops_a: torch.Tensor, drops_b: torch.Tensor) -> float:
                          "compare the two methods on the same images")
     wins = (drops_a < drops_b).double() + 0.5 * (drops_a == drops_b).double()
     return 100 * wins.mean().item()
+
+
+# ---- faithfulness by pixel order: deletion and insertion (RISE) ------------------------------
+
+def _sigma(sigma) -> float:
+    sigma = _real(sigma, "sigma", "a blur width in pixels, a number > 0")
+    if not (0 < sigma < float("inf")):
+        raise ValueError(f"sigma must be a blur width in pixels, a finite number > 0, got {sigma}")
+    return sigma
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """x blurred by a Gaussian of standard deviation `sigma` pixels, each colour channel on its own: the
+    starting image of RISE's insertion curve (Petsiuk et al. 2018). The kernel is exp(-d^2 / (2 sigma^2))
+    for |d| <= round(3 sigma) pixels, normalised to sum 1, run along the rows and then the columns; beyond
+    the border the edge pixel repeats (as scipy.ndimage.gaussian_filter with mode="nearest", truncate=3).
+    A constant image stays as it is. x: (N, C, H, W) -> (N, C, H, W) of x's dtype.
+    """
+    x = _check_finite(check_images(x), "x", ": the image itself must be finite")
+    sigma = _sigma(sigma)
+    radius = int(3 * sigma + 0.5)
+    d = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-d ** 2 / (2 * sigma ** 2))
+    kernel = (kernel / kernel.sum()).to(x.dtype)
+    n, c, h, w = x.shape
+    flat = x.detach().reshape(n * c, 1, h, w)
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    return flat.reshape(n, c, h, w)
+
+
+def _baseline(x: torch.Tensor, baseline, sigma) -> torch.Tensor:
+    """The image with every pixel removed: x blurred (baseline="blur") or a constant everywhere."""
+    if isinstance(baseline, str):
+        if baseline != "blur":
+            raise ValueError(f"baseline must be 'blur' (x blurred with sigma) or a number (a constant image), "
+                             f"got {baseline!r}")
+        return gaussian_blur(x, sigma)
+    value = _real(baseline, "baseline", "'blur' or a number (the constant image's value)")
+    if value != value or abs(value) == float("inf"):
+        raise ValueError(f"baseline must be 'blur' or a finite number, got {value}")
+    _sigma(sigma)  # checked even when unused: a wrong sigma is a mistake wherever it is passed
+    return torch.full_like(x, value)
+
+
+def _pixel_ranks(cam, x: torch.Tensor, seed: int) -> torch.Tensor:
+    """(N, H*W) long: each pixel's place in the map's order, 0 for the highest value of the map upsampled
+    to the image. Equal values go in the order of one seeded random permutation of the pixels (a stable
+    sort of the permuted map), so the order is the same on any machine, and a region the map leaves flat
+    (a ReLU's zeros) is taken in no particular direction, not top row first."""
+    if not isinstance(cam, torch.Tensor) or cam.dim() != 3 or len(cam) != len(x) or cam.is_complex() \
+            or 0 in cam.shape[1:]:
+        raise ValueError(f"cam must hold one real map per image, shape ({len(x)}, h, w) for x of shape "
+                         f"{tuple(x.shape)}, got {_shape(cam)}; sum a map's colour channels first")
+    _check_finite(cam, "cam", _MAP_FIX)
+    cam = cam.detach() if cam.is_floating_point() else cam.double()
+    up = (cam if cam.shape[1:] == x.shape[2:] else upsample(cam, x.shape[-2:])).flatten(1)
+    shuffle = torch.randperm(up.shape[1], generator=torch.Generator().manual_seed(seed))
+    order = shuffle[up[:, shuffle].argsort(dim=1, descending=True, stable=True)]
+    places = torch.arange(order.shape[1]).expand_as(order)
+    return torch.empty_like(order).scatter_(1, order, places)
+
+
+def _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, seed, insert: bool):
+    """The deletion (insert=False) or insertion (insert=True) curve: (fractions (S+1,), scores (N, S+1))."""
+    x = _check_prob_args(model, x, target, prob)
+    if len(x) == 0:
+        raise ValueError("x must hold at least one image (N >= 1) to draw a curve for")
+    seed = whole_number(seed, "seed", 0, floats=False, want="an integer >= 0 (the order of equal map values)")
+    ranks = _pixel_ranks(cam, x, seed)
+    step = whole_number(step, "step", 1, floats=False, want="a whole number of pixels per step, >= 1")
+    batch_size = whole_number(batch_size, "batch_size", 1, floats=False, want="a positive integer (images per pass)")
+    base = _baseline(x, baseline, sigma)
+    with preserved(model), torch.no_grad():
+        classes = check_scores(model(x[:1])).shape[1]
+    targets = _targets(target, len(x), classes)
+    n, c, h, w = x.shape
+    counts = torch.arange(0, h * w + step, step).clamp(max=h * w).unique()   # pixels changed: 0, step, ..., H*W
+    start, end = (base, x.detach()) if insert else (x.detach(), base)
+    scores = []
+    per_pass = max(1, batch_size // n)
+    for chunk in counts.split(per_pass):
+        changed = (ranks[None] < chunk[:, None, None]).view(len(chunk), n, 1, h, w)
+        images = torch.where(changed, end, start).reshape(-1, c, h, w)
+        scores.append(target_probs(model, images, targets.repeat(len(chunk)), prob).view(len(chunk), n))
+    return counts.double() / (h * w), torch.cat(scores).T.contiguous()
+
+
+def deletion_curve(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, target: Target, step: int,
+                   baseline=0.0, sigma: float = 5.0, prob: str = "softmax", batch_size: int = 256, seed: int = 0):
+    """The deletion curve of RISE (Petsiuk, Das, Saenko, BMVC 2018; its "causal metrics"): the
+    probability of the target class as the pixels are removed `step` at a time, the most important first.
+
+    The order is the map's, upsampled bilinearly to the image: highest value first (a signed map's negative
+    pixels go last; pass map.abs() to rank by magnitude); equal values in the order of a random permutation
+    of the pixels drawn with `seed` (the same on any machine). A removed pixel takes the baseline's value in every
+    colour channel: baseline=0.0 (the default, the paper's deletion) or another number is a constant image,
+    baseline="blur" is x blurred by `gaussian_blur(x, sigma)`. prob: "softmax" or "sigmoid", see
+    `target_probs`. A good map makes the score fall fast: a low area (`curve_auc`).
+
+    x: (N, C, H, W); cam: (N, h, w) raw maps -> (fractions (S+1,), scores (N, S+1)), float64, where
+    fractions[k] = min(k * step, H*W) / (H*W) is the share of pixels removed (0 first, 1 last).
+    """
+    return _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, seed, insert=False)
+
+
+def insertion_curve(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, target: Target, step: int,
+                    baseline="blur", sigma: float = 5.0, prob: str = "softmax", batch_size: int = 256, seed: int = 0):
+    """The insertion curve of RISE (Petsiuk et al. 2018): the probability of the target class as the
+    pixels of x are put back into the baseline image `step` at a time, the most important first.
+
+    The baseline is x blurred (baseline="blur", the default, the paper's insertion: `gaussian_blur(x,
+    sigma)`, sigma in pixels) or a constant image (a number). Order (and seed), prob and the returned
+    (fractions (S+1,), scores (N, S+1)) as in `deletion_curve`; fractions[k] is the share of pixels of x
+    put back. A good map makes the score rise fast: a high area (`curve_auc`).
+    """
+    return _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, seed, insert=True)
+
+
+def curve_auc(fractions: torch.Tensor, scores: torch.Tensor):
+    """The area under a deletion or insertion curve by the trapezoid rule over the share of pixels in
+    [0, 1]: sum_k (f_{k+1} - f_k) (s_k + s_{k+1}) / 2. A last step shorter than the others is weighted by
+    its true width. fractions: (S,) from 0 to 1, increasing; scores: (S,) -> float, or (N, S) -> (N,)."""
+    if not isinstance(fractions, torch.Tensor) or fractions.dim() != 1 or len(fractions) < 2:
+        raise ValueError(f"fractions must be a 1-D tensor of at least 2 shares of pixels, from 0 to 1, "
+                         f"got {_shape(fractions)}; pass what deletion_curve returns")
+    f = _check_finite(fractions.double(), "fractions", ": pass what deletion_curve returns")
+    if f[0] != 0 or f[-1] != 1 or not bool((f[1:] > f[:-1]).all()):
+        raise ValueError(f"fractions must increase from 0 to 1 (shares of pixels), got {f.tolist()}")
+    if not isinstance(scores, torch.Tensor) or scores.dim() not in (1, 2) or scores.shape[-1] != len(f):
+        raise ValueError(f"scores must be (S,) or (N, S) with S = {len(f)} points, one per fraction, "
+                         f"got {_shape(scores)}")
+    area = torch.trapezoid(_check_finite(scores.double(), "scores", ": look at the model"), f, dim=-1)
+    return area.item() if area.dim() == 0 else area
 
 
 # ---- localization with boxes ---------------------------------------------------------------

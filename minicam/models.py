@@ -10,6 +10,11 @@ sigmoid(logit_k) > 0.5, i.e. logit_k > 0.
   average pooling sits between it and ``fc``, CAM applies exactly.
 - ShapesResNet: a genuine torchvision ResNet (BasicBlock, [1, 1, 1, 1]) made
   small; ``layer4`` gives an 8x8 map on 64x64 input.
+
+PRETRAINED are the models the notebooks explain. CONTROLS ship beside them for one purpose: the
+data-randomisation test of Adebayo et al. (NeurIPS 2018), a ShapesVGG trained exactly as
+``shapes_vgg`` but on labels permuted across the images, so it has nothing to learn but how often
+each class occurs. SHIPPED is both.
 """
 from collections import OrderedDict
 from pathlib import Path
@@ -21,6 +26,8 @@ from torchvision.models.resnet import BasicBlock, ResNet
 from .checks import whole_number
 
 PRETRAINED = ("shapes_vgg", "shapes_resnet", "shapes_vgg_biased")
+CONTROLS = ("shapes_vgg_shuffled",)
+SHIPPED = PRETRAINED + CONTROLS
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -144,12 +151,13 @@ def shapes_resnet(num_classes=4):
     return ShapesResNet(num_classes)
 
 
-_ARCHS = {"shapes_vgg": ShapesVGG, "shapes_resnet": shapes_resnet, "shapes_vgg_biased": ShapesVGG}
+_ARCHS = {"shapes_vgg": ShapesVGG, "shapes_resnet": shapes_resnet, "shapes_vgg_biased": ShapesVGG,
+          "shapes_vgg_shuffled": ShapesVGG}
 
 
 def _check_name(name):
-    if not isinstance(name, str) or name not in PRETRAINED:
-        raise ValueError(f"unknown model {name!r}: name must be one of the shipped models {PRETRAINED}")
+    if not isinstance(name, str) or name not in SHIPPED:
+        raise ValueError(f"unknown model {name!r}: name must be one of the shipped models {SHIPPED}")
 
 
 def create_model(name):
@@ -165,7 +173,7 @@ def weights_path(name):
 
 
 def load_pretrained(name):
-    """One of the shipped models (see PRETRAINED), in eval mode, from package data.
+    """One of the shipped models (see SHIPPED: PRETRAINED and CONTROLS), in eval mode, from package data.
 
     Nothing is downloaded: the weights live in minicam/weights/.
     """

@@ -3,13 +3,16 @@
     python -m minicam.train NAME [--out PATH] [--seed S] [--epochs E]
     python -m minicam.train --all
 
-NAME is one of minicam.models.PRETRAINED. The weights go to
-minicam/weights/NAME.pt unless --out says otherwise.
+NAME is one of minicam.models.SHIPPED: the models the notebooks explain (PRETRAINED) and the
+control for the data-randomisation test (CONTROLS: shapes_vgg_shuffled, trained as shapes_vgg but on
+labels permuted across the images). The weights go to minicam/weights/NAME.pt unless --out says otherwise.
 
 Seeds: epoch e trains on fresh images make_shapes(n, seed=e), so training uses
 data seeds 0 .. epochs-1; the report at the end uses held-out seed 1000 (the
 tests use seeds >= 1000 too). --seed seeds torch (initial weights and batch
 order), so a run is reproducible and the shipped files are what it produces.
+The shuffled model's label permutation of epoch e is seeded by e alone (its own
+generator), so its weights and batch order are drawn exactly as shapes_vgg's.
 """
 import argparse
 import os
@@ -23,13 +26,14 @@ from tqdm import tqdm
 
 from .data import CLASSES, CUE_CLASS, make_shapes
 from .checks import preserved, whole_number
-from .models import PRETRAINED, ShapesVGG, fold_batchnorm, shapes_resnet, weights_path
+from .models import SHIPPED, ShapesVGG, fold_batchnorm, shapes_resnet, weights_path
 
 EVAL_SEED = 1000
-CONFIGS = {  # images per epoch, epochs, peak learning rate, bias of the training data
-    "shapes_vgg": dict(n=8000, epochs=6, lr=3e-3, bias=None),
-    "shapes_resnet": dict(n=5000, epochs=5, lr=3e-3, bias=None),
-    "shapes_vgg_biased": dict(n=8000, epochs=6, lr=3e-3, bias="train"),
+CONFIGS = {  # images per epoch, epochs, peak learning rate, bias of the training data, labels permuted?
+    "shapes_vgg": dict(n=8000, epochs=6, lr=3e-3, bias=None, shuffle=False),
+    "shapes_resnet": dict(n=5000, epochs=5, lr=3e-3, bias=None, shuffle=False),
+    "shapes_vgg_biased": dict(n=8000, epochs=6, lr=3e-3, bias="train", shuffle=False),
+    "shapes_vgg_shuffled": dict(n=8000, epochs=6, lr=3e-3, bias=None, shuffle=True),
 }
 
 
@@ -80,6 +84,19 @@ def accuracy(model, images, labels):
     return right.float().mean().item(), right.all(1).float().mean().item(), right.float().mean(0)
 
 
+def majority_rate(labels):
+    """Per class, the share of images whose label is the class's more common value (K,): the per-label
+    accuracy of a model that always answers the majority, which is chance for a model that learned nothing
+    about the images. labels: (N, K) multi-hot."""
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 2 or len(labels) == 0:
+        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a non-empty (N, K) multi-hot tensor, one row per image, got {got}")
+    if not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError("labels must be multi-hot, 0 or 1 for each class, got other values")
+    present = labels.double().mean(0)
+    return torch.maximum(present, 1 - present)
+
+
 def _probe_out(out) -> Path:
     """out as a Path we can write, or an OSError naming out -- found before any training."""
     if not isinstance(out, (str, os.PathLike)) or str(out) == "":
@@ -106,7 +123,7 @@ def check_options(name, seed=0, epochs=None, out=None, images=None):
     A bad value raises an error that names it; the output path is probed by creating a file beside it.
     """
     if not isinstance(name, str) or name not in CONFIGS:
-        raise ValueError(f"name must be one of {PRETRAINED}, got {name!r}")
+        raise ValueError(f"name must be one of {SHIPPED}, got {name!r}")
     cfg = CONFIGS[name]
     seed = whole_number(seed, "seed", -2 ** 63, floats=False, want="an integer (torch.manual_seed's seed)")
     if seed >= 2 ** 64:
@@ -155,12 +172,15 @@ def _fit(model, name, cfg, epochs, n):
     bar = tqdm(total=steps, desc=name, unit="batch")
     for epoch in range(epochs):
         data = make_shapes(n, seed=epoch, bias=cfg["bias"])  # fresh images every epoch
+        labels = data.labels
+        if cfg["shuffle"]:  # the data-randomisation control: each image gets another image's labels
+            labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(epoch))]
         order = torch.randperm(len(data))
         model.train()
         losses = []
         for i in range(0, len(data), batch_size):
             idx = order[i:i + batch_size]
-            loss = loss_fn(model(data.images[idx]), data.labels[idx])
+            loss = loss_fn(model(data.images[idx]), labels[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -173,9 +193,10 @@ def _fit(model, name, cfg, epochs, n):
 
 
 def report(name, model, n=1000):
-    """Print held-out accuracies (seed EVAL_SEED); for the biased model also on cue-flipped images."""
+    """Print held-out accuracies (seed EVAL_SEED) beside the majority-label rate (what a model that
+    learned nothing about the images scores); for the biased model also on cue-flipped images."""
     if not isinstance(name, str) or name not in CONFIGS:
-        raise ValueError(f"name must be one of {PRETRAINED}, got {name!r}")
+        raise ValueError(f"name must be one of {SHIPPED}, got {name!r}")
     _check_model(model)
     n = whole_number(n, "n", 1, floats=False, want="a positive integer (held-out images)")
     bias = CONFIGS[name]["bias"]
@@ -183,6 +204,9 @@ def report(name, model, n=1000):
     per_label, exact, per_class = accuracy(model, held.images, held.labels)
     classes = ", ".join(f"{c} {a:.1%}" for c, a in zip(CLASSES, per_class.tolist()))
     print(f"  held-out (seed {EVAL_SEED}, bias={bias}): per-label {per_label:.1%}, exact-match {exact:.1%} ({classes})")
+    majority = majority_rate(held.labels)
+    chance = ", ".join(f"{c} {a:.1%}" for c, a in zip(CLASSES, majority.tolist()))
+    print(f"  majority-label rate (chance): per-label {majority.mean().item():.1%} ({chance})")
     if bias is not None:
         flip = make_shapes(n, seed=EVAL_SEED, bias="flip")
         _, _, flip_class = accuracy(model, flip.images, flip.labels)
@@ -193,8 +217,8 @@ def report(name, model, n=1000):
 
 def _parser():
     p = argparse.ArgumentParser(prog="python -m minicam.train", description=__doc__.split("\n")[0])
-    p.add_argument("name", nargs="?", choices=PRETRAINED, help="model to train")
-    p.add_argument("--all", action="store_true", help="train all shipped models")
+    p.add_argument("name", nargs="?", choices=SHIPPED, help="model to train")
+    p.add_argument("--all", action="store_true", help="train all shipped models (the control included)")
     p.add_argument("--out", help="where to write the state_dict (default minicam/weights/NAME.pt)")
     p.add_argument("--seed", type=int, default=0, help="torch seed (weights init, batch order)")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
@@ -214,7 +238,7 @@ def main(argv=None):
         p.error("--out needs a single NAME")
     if args.report < 1:
         p.error(f"--report must be a positive number of held-out images, got {args.report}")
-    names = PRETRAINED if args.all else [args.name]
+    names = SHIPPED if args.all else [args.name]
     for name in names:
         try:
             check_options(name, seed=args.seed, epochs=args.epochs, out=args.out, images=args.images)

@@ -577,6 +577,92 @@ def method(name):
     from minicam.methods import METHODS
     return METHODS[name]
 
+
+# ---- deletion and insertion (RISE), the sanity checks (Adebayo et al.) and the chance rate (issue 15) ----
+
+def gap_model():
+    """x (N, 1, H, W) -> 2 logits through GAP, in training mode with a .grad set."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1, 2)).train()
+    model[2].weight.grad = torch.ones_like(model[2].weight)
+    return model
+
+
+FRACTIONS = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+NO_CURVE = ("minicam.metrics.target_probs",)
+BAD_INPUTS["minicam.metrics"] += [
+    Bad("gaussian_blur", lambda: call(X2, 0.0), ValueError, "sigma"),
+    Bad("gaussian_blur", lambda: call(X2, "2"), TypeError, "sigma"),
+    Bad("gaussian_blur", lambda: call(with_nan(X2), 1.0), ValueError, "x"),
+    Bad("deletion_curve", lambda: call(gap_model(), X2, CAMS2, 0, 0), ValueError, "step", NO_CURVE),
+    Bad("deletion_curve", lambda: call(gap_model(), X2, CAMS2[:1], 0, 1), ValueError, "cam", NO_CURVE),
+    Bad("deletion_curve", lambda: call(gap_model(), X2, CAMS2, 0, 1, baseline="grey"), ValueError, "baseline",
+        NO_CURVE),
+    Bad("deletion_curve", lambda: call(gap_model(), X2, CAMS2, 0, 1, sigma=-1.0), ValueError, "sigma", NO_CURVE),
+    Bad("deletion_curve", lambda: call(gap_model(), X2, CAMS2, 2, 1), ValueError, "target", NO_CURVE),
+    Bad("insertion_curve", lambda: call(gap_model(), X2, with_nan(CAMS2), 0, 1), ValueError, "cam", NO_CURVE),
+    Bad("insertion_curve", lambda: call(gap_model(), X2, CAMS2, 0, 1, baseline=INF), ValueError, "baseline",
+        NO_CURVE),
+    Bad("insertion_curve", lambda: call(gap_model(), X2, CAMS2, 0, 2.5), ValueError, "step", NO_CURVE),
+    Bad("insertion_curve", lambda: call(gap_model(), X2, CAMS2, 0, 1, prob="probit"), ValueError, "prob", NO_CURVE),
+    Bad("insertion_curve", lambda: call(gap_model(), X2, CAMS2, 0, 1, batch_size=0), ValueError, "batch_size",
+        NO_CURVE),
+    Bad("curve_auc", lambda: call(FRACTIONS.flip(0), torch.rand(3)), ValueError, "fractions"),
+    Bad("curve_auc", lambda: call(FRACTIONS, torch.rand(2, 4)), ValueError, "scores"),
+    Bad("curve_auc", lambda: call(FRACTIONS, with_nan(torch.rand(3))), ValueError, "scores"),
+]
+
+NO_MAPS_YET = ("minicam.sanity._maps",)
+RHO = torch.tensor([0.1, 0.3, -0.2])
+BAD_INPUTS["minicam.sanity"] = [
+    Bad("cascade_layers", lambda: call("shapes_vgg"), TypeError, "model"),
+    Bad("cascade_layers", lambda: call(nn.Sequential(nn.ReLU())), ValueError, "model"),
+    Bad("randomized", lambda: call(relu_model(), ["1"]), ValueError, "layers"),
+    Bad("randomized", lambda: call(relu_model(), "4"), TypeError, "layers"),
+    Bad("randomized", lambda: call(relu_model(), ["4", "4"]), ValueError, "layers"),
+    Bad("randomized", lambda: call(relu_model(), ["fc"]), ValueError, "layer"),
+    Bad("randomized", lambda: call(relu_model(), ["4"], seed=-1), ValueError, "seed"),
+    Bad("randomized", lambda: call(relu_model(), ["4"], seed=1.5), ValueError, "seed"),
+    Bad("cascade", lambda: call(relu_model(), layers=[]), TypeError, "layers"),
+    Bad("cascade", lambda: call(relu_model(), layers=["0"], seed="0"), TypeError, "seed"),
+    Bad("pixel_maps", lambda: call(torch.rand(4, 4), 4), ValueError, "maps"),
+    Bad("pixel_maps", lambda: call(with_nan(torch.rand(2, 4, 4)), 4), ValueError, "maps"),
+    Bad("pixel_maps", lambda: call(torch.rand(2, 3, 4, 4), 8), ValueError, "size"),
+    Bad("pixel_maps", lambda: call(torch.rand(2, 4, 4), "8"), TypeError, "size"),
+    Bad("compare_maps", lambda: call(torch.rand(2, 4, 4), torch.rand(3, 4, 4), 8), ValueError, "other"),
+    Bad("compare_maps", lambda: call(torch.rand(2, 2, 2), torch.rand(2, 2, 2), 2), ValueError, "size"),
+    Bad("compare_maps", lambda: call(torch.rand(2, 4, 4), [[0.0]], 4), ValueError, "maps"),
+    Bad("cascading_randomization", lambda: call(relu_model(), X8, 0, ["gradcam"], "1"), ValueError, "methods",
+        NO_MAPS_YET),
+    Bad("cascading_randomization", lambda: call(relu_model(), X8, 0, "Grad-CAM", "1"), TypeError, "methods",
+        NO_MAPS_YET),
+    Bad("cascading_randomization", lambda: call(relu_model(), X8[0], 0, ["Grad-CAM"], "1"), ValueError, "x",
+        NO_MAPS_YET),
+    Bad("cascading_randomization", lambda: call(relu_model(), X8, 0, ["Grad-CAM"], "1", layers=["1"]),
+        ValueError, "layers", NO_MAPS_YET),
+    Bad("cascading_randomization", lambda: call(relu_model(), X8, 3, ["Grad-CAM"], "1"), ValueError, "target"),
+    Bad("data_randomization", lambda: call(relu_model(), "shapes_vgg_shuffled", X8, 0, ["saliency"]), TypeError,
+        "control", NO_MAPS_YET),
+    Bad("data_randomization", lambda: call(relu_model(), relu_model(), X8, 0, []), TypeError, "methods",
+        NO_MAPS_YET),
+    Bad("compare_models", lambda: call(relu_model(), [relu_model()], X8, 0, ["saliency"]), TypeError, "others",
+        NO_MAPS_YET),
+    Bad("compare_models", lambda: call(relu_model(), {"random": "relu_model"}, X8, 0, ["saliency"]), TypeError,
+        "others", NO_MAPS_YET),
+    Bad("compare_models", lambda: call(relu_model(), {"random": relu_model()}, X8[0], 0, ["saliency"]), ValueError,
+        "x", NO_MAPS_YET),
+    Bad("randomization_verdict", lambda: call(torch.tensor([1.5])), ValueError, "rho"),
+    Bad("randomization_verdict", lambda: call(RHO.tolist()), ValueError, "rho"),
+    Bad("randomization_verdict", lambda: call(RHO, threshold=0.0), ValueError, "threshold"),
+    Bad("randomization_verdict", lambda: call(RHO, images=[0, 1]), ValueError, "images"),
+]
+
+BAD_INPUTS["minicam.train"] += [
+    Bad("majority_rate", lambda: call(torch.zeros(4)), ValueError, "labels"),
+    Bad("majority_rate", lambda: call(torch.full((3, 4), 0.5)), ValueError, "labels"),
+    Bad("majority_rate", lambda: call(torch.zeros(0, 4)), ValueError, "labels"),
+]
+
 # An error message must also say what would be right: one of these words or phrases.
 ADVICE = re.compile(r"\b(must|give|pass|use|choose|create|compare|needs?|expects?|should|look at|"
                     r"at least|one of|upsample)\b")
@@ -673,6 +759,7 @@ def test_the_table_walks_the_modules_of_issue_12():
     assert {"minicam.widgets", "minicam.explorer_figure", "minicam.viz", "minicam.evaluate", "minicam.models"} <= set(BAD_INPUTS)
     assert "minicam.lrp" in BAD_INPUTS
     assert {"minicam.checks", "minicam.hooks", "minicam.gradients", "minicam.methods"} <= set(BAD_INPUTS)
+    assert "minicam.sanity" in BAD_INPUTS
 
 
 def test_a_new_function_without_a_row_is_caught(monkeypatch):

@@ -458,3 +458,154 @@ def test_bootstrap_interval_has_the_textbook_width():
     half = 1.96 * d.std().item() / 400 ** 0.5
     assert (result.high - result.low) / 2 == pytest.approx(half, rel=0.15)
     assert result.verdict == "a" and "400 pairs, 400 images): a" in str(result)
+
+
+# ---- deletion and insertion (RISE) ---------------------------------------------------------------
+
+def gap_linear():
+    """y = (2 m, 0.5 - m) with m the image's mean (one channel): a linear model behind GAP, float64,
+    so every point of a curve is a number worked out by hand. Left in training mode."""
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1, 2)).double()
+    with torch.no_grad():
+        model[2].weight.copy_(torch.tensor([[2.0], [-1.0]]))
+        model[2].bias.copy_(torch.tensor([0.0, 0.5]))
+    return model.train()
+
+
+X22 = torch.tensor([[[[0.8, 0.2], [0.4, 0.6]]]], dtype=torch.float64)
+MAP22 = torch.tensor([[[3.0, 1.0], [2.0, 0.0]]])            # order: 0.8, then 0.4, then 0.2, then 0.6
+
+
+def test_deletion_curve_by_hand():
+    # removing 0.8, 0.4, 0.2, 0.6 in turn (baseline 0) leaves sums 2.0, 1.2, 0.8, 0.6, 0 -> means / 4
+    means = [2.0 / 4, 1.2 / 4, 0.8 / 4, 0.6 / 4, 0.0]
+    model = gap_linear()
+    fractions, scores = metrics.deletion_curve(model, X22, MAP22, 0, step=1, prob="sigmoid")
+    assert fractions.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert scores.shape == (1, 5) and scores.dtype == torch.float64
+    assert scores[0].tolist() == pytest.approx([sigmoid(2 * m) for m in means], abs=1e-15)
+    softmax = [1 / (1 + math.exp((0.5 - m) - 2 * m)) for m in means]
+    assert metrics.deletion_curve(model, X22, MAP22, 0, step=1)[1][0].tolist() == pytest.approx(softmax, abs=1e-15)
+    assert model.training   # the mode is given back
+
+
+def test_insertion_curve_by_hand_and_the_area():
+    # from a constant 0.1 image, put back 0.8, 0.4, 0.2, 0.6 in turn
+    means = [0.4 / 4, 1.1 / 4, 1.4 / 4, 1.5 / 4, 2.0 / 4]
+    fractions, scores = metrics.insertion_curve(gap_linear(), X22, MAP22, 0, step=1, baseline=0.1, prob="sigmoid")
+    expected = [sigmoid(2 * m) for m in means]
+    assert scores[0].tolist() == pytest.approx(expected, abs=1e-15)
+    trapezoid = sum(0.25 * (a + b) / 2 for a, b in zip(expected, expected[1:]))
+    assert metrics.curve_auc(fractions, scores).tolist() == pytest.approx([trapezoid], abs=1e-15)
+    assert metrics.curve_auc(fractions, scores[0]) == pytest.approx(trapezoid, abs=1e-15)
+
+
+def test_a_last_step_shorter_than_the_others_is_weighted_by_its_width():
+    x = torch.arange(9, dtype=torch.float64).view(1, 1, 3, 3) / 8      # 0, 1/8, ..., 1
+    cam = torch.arange(9.0).view(1, 3, 3)                                # highest value last: pixels 8, 7, ... first
+    fractions, scores = metrics.deletion_curve(gap_linear(), x, cam, 0, step=2, prob="sigmoid")
+    assert fractions.tolist() == pytest.approx([0, 2 / 9, 4 / 9, 6 / 9, 8 / 9, 1], abs=1e-15)
+    removed = [0, 2, 4, 6, 8, 9]
+    kept_sums = [sum(range(9 - k)) / 8 for k in removed]                # the k largest values are gone
+    expected = [sigmoid(2 * s / 9) for s in kept_sums]
+    assert scores[0].tolist() == pytest.approx(expected, abs=1e-15)
+    f = [k / 9 for k in removed]
+    area = sum((f[i + 1] - f[i]) * (expected[i] + expected[i + 1]) / 2 for i in range(5))
+    assert metrics.curve_auc(fractions, scores).item() == pytest.approx(area, abs=1e-15)
+
+
+def test_equal_map_values_go_in_a_seeded_random_order_and_a_small_map_is_upsampled():
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]], dtype=torch.float64)
+    flat = torch.zeros(1, 2, 2)
+    # all equal: the pixels go in the order of randperm(4) drawn with the seed; the bright one (index 0)
+    # leaves the image at the step where the permutation puts it
+    for seed in range(6):
+        place = torch.randperm(4, generator=torch.Generator().manual_seed(seed)).tolist().index(0)
+        scores = metrics.deletion_curve(gap_linear(), x, flat, 0, step=1, prob="sigmoid", seed=seed)[1][0]
+        expected = [sigmoid(0.5) if k <= place else 0.5 for k in range(5)]
+        assert scores.tolist() == pytest.approx(expected, abs=1e-15), seed
+    same = [metrics.deletion_curve(gap_linear(), x, flat, 0, step=1, seed=3)[1] for _ in range(2)]
+    assert torch.equal(*same)
+    # a 1x2 map, upsampled bilinearly to 2x2, ranks the right column first: the bright pixel goes last
+    wide = torch.tensor([[[0.0, 1.0]]])
+    scores = metrics.deletion_curve(gap_linear(), x, wide, 0, step=2, prob="sigmoid")[1][0]
+    assert scores.tolist() == pytest.approx([sigmoid(0.5), sigmoid(0.5), 0.5], abs=1e-15)
+    # distinct values: the seed changes nothing
+    torch.testing.assert_close(metrics.deletion_curve(gap_linear(), X22, MAP22, 0, step=1, seed=5),
+                               metrics.deletion_curve(gap_linear(), X22, MAP22, 0, step=1, seed=0))
+
+
+def test_curves_are_batched_image_by_image():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3)).eval()
+    x, cam, target = torch.rand(3, 3, 6, 6), torch.rand(3, 3, 3), torch.tensor([0, 2, 1])
+    for curve in (metrics.deletion_curve, metrics.insertion_curve):
+        fractions, scores = curve(model, x, cam, target, step=5, batch_size=4)
+        for i in range(3):
+            one = curve(model, x[i:i + 1], cam[i:i + 1], int(target[i]), step=5)[1]
+            torch.testing.assert_close(scores[i:i + 1], one)
+        assert fractions[0] == 0 and fractions[-1] == 1 and scores.shape == (3, len(fractions))
+
+
+def test_the_baselines_are_the_start_and_the_end():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)).eval()
+    x, cam = torch.rand(2, 3, 8, 8), torch.rand(2, 4, 4)
+    blurred = metrics.gaussian_blur(x, 2.0)
+    probs = lambda images: metrics.target_probs(model, images, 1)
+    scores = metrics.insertion_curve(model, x, cam, 1, step=16, sigma=2.0)[1]
+    torch.testing.assert_close(scores[:, 0], probs(blurred))        # insertion starts from the blurred image
+    torch.testing.assert_close(scores[:, -1], probs(x))             # ... and ends at the image
+    scores = metrics.deletion_curve(model, x, cam, 1, step=16, baseline=0.25)[1]
+    torch.testing.assert_close(scores[:, 0], probs(x))
+    torch.testing.assert_close(scores[:, -1], probs(torch.full_like(x, 0.25)))
+    scores = metrics.deletion_curve(model, x, cam, 1, step=16, baseline="blur", sigma=2.0)[1]
+    torch.testing.assert_close(scores[:, -1], probs(blurred))
+
+
+def test_gaussian_blur_is_scipys_with_the_edge_repeated():
+    from scipy import ndimage
+    x = torch.rand(2, 3, 9, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for sigma in (0.5, 1.3, 5.0):   # 5.0: a kernel wider than the image
+        ours = metrics.gaussian_blur(x, sigma).numpy()
+        theirs = np.stack([[ndimage.gaussian_filter(c, sigma, mode="nearest", truncate=3.0) for c in image]
+                           for image in x.numpy()])
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+    flat = torch.full((1, 3, 5, 5), 0.3, dtype=torch.float64)
+    torch.testing.assert_close(metrics.gaussian_blur(flat, 2.0), flat)
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(step=0), ValueError, "step"),
+    (dict(step=1.5), ValueError, "step"),
+    (dict(baseline="noise"), ValueError, "baseline"),
+    (dict(baseline=float("nan")), ValueError, "baseline"),
+    (dict(sigma=0.0), ValueError, "sigma"),
+    (dict(sigma=float("inf")), ValueError, "sigma"),
+    (dict(prob="logit"), ValueError, "prob"),
+    (dict(cam=torch.rand(2, 2, 2)), ValueError, "cam"),
+    (dict(cam=torch.rand(1, 3, 2, 2)), ValueError, "cam"),
+    (dict(cam=torch.full((1, 2, 2), float("nan"))), ValueError, "cam"),
+    (dict(target=2), ValueError, "target"),
+    (dict(x=X22[:0]), ValueError, "x"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(seed=-1), ValueError, "seed"),
+])
+def test_curves_check_their_arguments(kwargs, error, name):
+    args = dict(model=gap_linear(), x=X22, cam=MAP22, target=0, step=1) | kwargs
+    for curve in (metrics.deletion_curve, metrics.insertion_curve):
+        with pytest.raises(error, match=f"^{name} "):
+            curve(**args)
+
+
+@pytest.mark.parametrize("fractions, scores, name", [
+    (torch.tensor([0.0, 0.5]), torch.rand(2), "fractions"),
+    (torch.tensor([0.0, 0.7, 0.5, 1.0]), torch.rand(4), "fractions"),
+    (torch.tensor([0.0]), torch.rand(1), "fractions"),
+    (torch.tensor([0.0, 1.0]), torch.rand(3), "scores"),
+    (torch.tensor([0.0, 1.0]), torch.tensor([0.5, float("nan")]), "scores"),
+])
+def test_curve_auc_checks_its_arguments(fractions, scores, name):
+    with pytest.raises(ValueError, match=f"^{name} "):
+        metrics.curve_auc(fractions, scores)

@@ -8,9 +8,9 @@ from torchvision.models.resnet import ResNet
 
 import minicam
 from minicam.data import CLASSES, CUE_CLASS, cue_mask, make_shapes
-from minicam.models import (PRETRAINED, ShapesResNet, ShapesVGG, fold_batchnorm, load_pretrained,
-                            shapes_resnet, weights_path)
-from minicam.train import accuracy, main
+from minicam.models import (CONTROLS, PRETRAINED, SHIPPED, ShapesResNet, ShapesVGG, fold_batchnorm,
+                            load_pretrained, shapes_resnet, weights_path)
+from minicam.train import accuracy, main, majority_rate
 
 # training uses data seeds 0 .. epochs-1 (see minicam.train); these are held out
 TEST_SEED = 1001
@@ -92,7 +92,8 @@ def test_load_pretrained_needs_no_network(monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("load_pretrained tried to open a socket")
     monkeypatch.setattr(socket, "socket", no_network)
-    for name in PRETRAINED:
+    assert set(PRETRAINED) < set(SHIPPED) and set(CONTROLS) < set(SHIPPED)
+    for name in SHIPPED:
         model = load_pretrained(name)
         assert not any(m.training for m in model.modules()), name
         assert isinstance(model, ResNet if name == "shapes_resnet" else ShapesVGG)
@@ -112,7 +113,7 @@ def test_a_name_that_is_not_a_shipped_model_names_the_argument_and_the_choices(f
     with pytest.raises(ValueError) as err:
         function(name)
     assert f"unknown model {name!r}: name must be one of the shipped models" in str(err.value)
-    assert all(repr(shipped) in str(err.value) for shipped in PRETRAINED)
+    assert all(repr(shipped) in str(err.value) for shipped in SHIPPED)
 
 
 @pytest.mark.parametrize("name", ["shapes_vgg", "shapes_resnet"])
@@ -122,6 +123,25 @@ def test_accuracy_on_held_out_images(models, held_out, name):
     print(f"\n{name}: per-label {per_label:.1%}, exact-match {exact:.1%} ({classes})")
     assert per_label >= 0.97
     assert exact >= 0.90
+
+
+def test_the_shuffled_label_model_is_at_chance_and_the_others_are_not(models, held_out):
+    # Adebayo et al.'s data randomisation needs a model that learned the labels' frequencies and nothing
+    # about the images: per label, it can do no better than always answering the label's majority value
+    majority = majority_rate(held_out.labels)
+    print(f"\nmajority-label rate on {len(held_out)} held-out images (seed {TEST_SEED}): "
+          + ", ".join(f"{c} {r:.1%}" for c, r in zip(CLASSES, majority.tolist())))
+    shuffled = load_pretrained("shapes_vgg_shuffled")
+    # (the biased model is left out: on images without its cue it misses circles by design, see 03b)
+    for name, model in [("shapes_vgg_shuffled", shuffled)] + [(n, models[n]) for n in ("shapes_vgg", "shapes_resnet")]:
+        per_label, _, per_class = accuracy(model, held_out.images, held_out.labels)
+        classes = ", ".join(f"{c} {a:.1%}" for c, a in zip(CLASSES, per_class.tolist()))
+        print(f"{name}: per-label {per_label:.1%} ({classes})")
+        if name == "shapes_vgg_shuffled":
+            assert bool((per_class.double() <= majority + 0.03).all())    # chance, up to sampling luck
+            assert bool((per_class.double() >= majority - 0.10).all())    # ... and not worse than a coin either
+        else:
+            assert bool((per_class.double() >= majority + 0.3).all())
 
 
 def pointing_game(model, batch, layer, tolerances):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from minicam import train as train_module
+from minicam.models import CONTROLS, ShapesVGG
 from minicam.train import accuracy, check_options, main, predict, train
 
 
@@ -159,3 +160,58 @@ def test_cli_error_is_not_a_traceback(tmp_path):
                           "--out", str(tmp_path / "m.pt")], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr and "--epochs must be" in run.stderr
+
+
+# ---- the shuffled-label control (the data-randomisation test) -----------------------------------------
+
+def test_majority_rate_by_hand():
+    from minicam.train import majority_rate
+    labels = torch.tensor([[1, 0, 0], [1, 0, 1], [1, 1, 0], [0, 0, 1]])
+    # class 0 present in 3 of 4, class 1 absent in 3 of 4, class 2 half and half
+    torch.testing.assert_close(majority_rate(labels), torch.tensor([0.75, 0.75, 0.5], dtype=torch.float64))
+
+
+def test_the_shuffled_recipe_is_shapes_vggs_with_permuted_labels():
+    recipe = {key: value for key, value in train_module.CONFIGS["shapes_vgg_shuffled"].items() if key != "shuffle"}
+    assert recipe == {key: value for key, value in train_module.CONFIGS["shapes_vgg"].items() if key != "shuffle"}
+    assert train_module.CONFIGS["shapes_vgg_shuffled"]["shuffle"] and not train_module.CONFIGS["shapes_vgg"]["shuffle"]
+    assert [name for name in CONTROLS if "shuffled" in name] == ["shapes_vgg_shuffled"]
+
+
+def spy_on_training(monkeypatch):
+    """Record the images the model trains on and the labels the loss is given."""
+    seen = {"images": [], "labels": []}
+
+    class Recording(ShapesVGG):
+        def forward(self, x):
+            if self.training:
+                seen["images"].append(x.detach().clone())
+            return super().forward(x)
+
+    class Loss(nn.BCEWithLogitsLoss):
+        def forward(self, logits, labels):
+            seen["labels"].append(labels.clone())
+            return super().forward(logits, labels)
+
+    monkeypatch.setattr(train_module, "ShapesVGG", Recording)
+    monkeypatch.setattr(train_module.nn, "BCEWithLogitsLoss", Loss)
+    return seen
+
+
+def test_the_shuffled_model_sees_the_same_images_with_other_images_labels(monkeypatch, tmp_path, capsys):
+    from minicam.data import make_shapes
+    runs = {}
+    for name in ("shapes_vgg", "shapes_vgg_shuffled"):
+        seen = spy_on_training(monkeypatch)
+        train(name, epochs=1, images=32, out=tmp_path / f"{name}.pt")
+        runs[name] = torch.cat(seen["images"]), torch.cat(seen["labels"])
+    data = make_shapes(32, seed=0)                      # epoch 0's images
+    images, labels = runs["shapes_vgg"]
+    torch.testing.assert_close(runs["shapes_vgg_shuffled"][0], images, rtol=0, atol=0)   # same images, same order
+    flat = data.images.flatten(1)
+    order = torch.tensor([int((flat == image.flatten()).all(1).nonzero()[0]) for image in images])
+    assert sorted(order.tolist()) == list(range(32))
+    permutation = torch.randperm(32, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(labels, data.labels[order])
+    torch.testing.assert_close(runs["shapes_vgg_shuffled"][1], data.labels[permutation][order])
+    assert not torch.equal(runs["shapes_vgg_shuffled"][1], labels)
