@@ -79,7 +79,8 @@ def weighted_sum(weights: torch.Tensor, acts: torch.Tensor, relu: bool = True) -
 
 def saliency(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
     """Image-specific saliency (Simonyan, Vedaldi, Zisserman 2014, arXiv 1312.6034v2, sec. 3, eqs. 2-4; the map of sec. 3.1): w = dS_c/dI, and
-    M_ij = max over colour channels of |w_ij|. x: (N, C, H, W) -> (N, H, W), or (N, T, H, W) for T classes per image."""
+    M_ij = max over colour channels of |w_ij|. x: (N, C, H, W) -> (N, H, W), or (N, T, H, W) for T classes
+    per image."""
     return per_image(capture(model, x, target).grads.abs().amax(dim=1), target)
 
 
@@ -211,7 +212,7 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer,
 
 def gradcam_pp(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:
     """Grad-CAM++ (Chattopadhyay et al. 2018, arXiv 1710.11063v3, eq. 20): L^c = ReLU(sum_k w^c_k A^k) with eq. 19's alphas,
-    computed exactly from one backward pass. -> (N, h, w), or (N, T, h, w) for T classes per image."""
+    computed exactly from one backward pass. -> (N, h, w), or (N, T, h, w) for T classes per image (N, T)."""
     scores, acts, grads = _capture_maps(model, x, target, layer, "Grad-CAM++")
     return per_image(weighted_sum(gradcampp_weights(acts, grads), acts), target)
 

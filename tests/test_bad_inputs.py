@@ -362,6 +362,8 @@ BAD_INPUTS["minicam.evaluate"] = [
     Bad("method_maps", lambda: call(evaluation_model(), IMAGES8, 0, "1", methods=["gradcam"]), ValueError, "methods"),
     Bad("method_maps", lambda: call(evaluation_model(), IMAGES8, 0, "1", methods=[1]), TypeError, "methods"),
     Bad("gradient_maps", lambda: call(evaluation_model(), IMAGES8[0], 0, "1"), ValueError, "x"),
+    Bad("pair_maps", lambda: call(evaluation_model(), evaluation_pairs(), "1", 0), ValueError, "batch_size"),
+    Bad("pair_maps", lambda: call(evaluation_model(), {"images": IMAGES8}, "1", 10), TypeError, "pairs"),
     Bad("in_batches", lambda: call(lambda t: {"t": t}, 0, IMAGES8), ValueError, "batch_size"),
     Bad("in_batches", lambda: call(lambda a, b: {"a": a}, 1, IMAGES8, IMAGES8[:1]), ValueError, "tensors"),
     Bad("score_row", lambda: call(evaluation_model(), IMAGES8, torch.tensor([0, 1]), torch.zeros(2, 4, 8, 8, dtype=torch.bool),
