@@ -382,6 +382,33 @@ BAD_INPUTS["minicam.evaluate"] = [
     Bad("probe_out", lambda: call(3), TypeError, "--out"),
 ]
 
+NOT_AN_IMAGE = Path(__file__)   # a Python file: not an image, not a class list of the right length
+NO_EXPLAINING = ("minicam.explain._explain", "minicam.explain.load_image")
+
+BAD_INPUTS["minicam.explain"] = [
+    Bad("build_model", lambda: call("resnet1"), ValueError, "--model"),
+    Bad("build_model", lambda: call("minicam.models:no_such_function"), ValueError, "--model"),
+    Bad("build_model", lambda: call(None), TypeError, "--model"),
+    Bad("load_model", lambda: call("shapes_vgg", MISSING_DIR), FileNotFoundError, "--weights"),
+    Bad("load_model", lambda: call("resnet18"), ValueError, "--weights"),
+    Bad("load_model", lambda: call("shapes_vgg", str(NOT_AN_IMAGE)), ValueError, "--weights"),
+    Bad("Preprocess", lambda: call(0), ValueError, "size"),
+    Bad("Preprocess", lambda: call(224, std=(0.2, 0.0, 0.2)), ValueError, "std"),
+    Bad("Preprocess", lambda: call(224, mean=(0.5, 0.5)), ValueError, "mean"),
+    Bad("Preprocess", lambda: call(224, resize=100), ValueError, "resize"),
+    Bad("load_image", lambda: call(MISSING_DIR), FileNotFoundError, "path"),
+    Bad("load_image", lambda: call(NOT_AN_IMAGE), ValueError, str(NOT_AN_IMAGE)),
+    Bad("find_images", lambda: call([MISSING_DIR]), FileNotFoundError, "--images"),
+    Bad("read_classes", lambda: call(MISSING_DIR), FileNotFoundError, "--classes"),
+    Bad("main", lambda: call(["--model", "resnet1", "--images", __file__, "--out", SCRATCH_OUT]), SystemExit, "--model",
+        NO_EXPLAINING),
+    Bad("main", lambda: call(["--model", "shapes_vgg", "--images", MISSING_DIR]), SystemExit, "--images", NO_EXPLAINING),
+    Bad("main", lambda: call(["--model", "shapes_vgg", "--images", __file__, "--top", "0"]), SystemExit, "--top",
+        NO_EXPLAINING),
+    Bad("main", lambda: call(["--model", "shapes_vgg", "--images", __file__, "--batch-size", "0"]), SystemExit,
+        "--batch-size", NO_EXPLAINING),
+]
+
 BAD_INPUTS["minicam.models"] = [
     Bad("ShapesVGG", lambda: call(0), ValueError, "num_classes"),
     Bad("ShapesVGG", lambda: call(widths=(8, 8, 8, 8)), ValueError, "widths"),
@@ -678,6 +705,7 @@ def test_the_table_walks_the_modules_of_issue_12():
     assert {"minicam.widgets", "minicam.explorer_figure", "minicam.viz", "minicam.evaluate", "minicam.models"} <= set(BAD_INPUTS)
     assert "minicam.lrp" in BAD_INPUTS
     assert {"minicam.checks", "minicam.hooks", "minicam.gradients", "minicam.methods"} <= set(BAD_INPUTS)
+    assert "minicam.explain" in BAD_INPUTS
 
 
 def test_a_new_function_without_a_row_is_caught(monkeypatch):
