@@ -8,20 +8,14 @@ Run: python benchmarks/topk.py [--repeats 7]
 """
 import argparse
 import statistics
-import time
 
 import torch
 import torchvision
 
 import minicam
+from speed import seconds  # benchmarks/speed.py, beside this file
 
-TOP = 5
-
-
-def seconds(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+TOP, BATCH, SIZE = 5, 8, 224
 
 
 def interleaved(one, separate, repeats):
@@ -41,23 +35,21 @@ def interleaved(one, separate, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved runs of each side (default 7)")
+    repeats = parser.parse_args().repeats
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval()
-    x = torch.rand(args.batch, 3, args.size, args.size)
+    x = torch.rand(BATCH, 3, SIZE, SIZE)
     with torch.no_grad():
         top = model(x).topk(TOP, dim=1).indices  # (N, 5): each image's five best classes
     torch.testing.assert_close(minicam.gradcam(model, x, top, "layer4"),   # the same maps, as a check
                                torch.stack([minicam.gradcam(model, x, top[:, k], "layer4") for k in range(TOP)], 1))
-    print(f"ResNet-18, batch {args.batch}, {args.size}x{args.size}, {torch.get_num_threads()} threads; top-{TOP} "
-          f"Grad-CAM; medians of {args.repeats} interleaved runs")
+    print(f"ResNet-18, batch {BATCH}, {SIZE}x{SIZE}, {torch.get_num_threads()} threads; top-{TOP} Grad-CAM; medians "
+          f"of {repeats} interleaved runs")
     for layer, goal in (("layer4", "  (target <= 0.35x)"), ("layer2", "")):
         one, separate, ratio = interleaved(lambda: minicam.gradcam(model, x, top, layer),
                                            lambda: [minicam.gradcam(model, x, top[:, k], layer) for k in range(TOP)],
-                                           args.repeats)
+                                           repeats)
         print(f"{layer}: one call with a (N, {TOP}) target {one * 1000:7.1f} ms, {TOP} separate calls "
               f"{separate * 1000:7.1f} ms, ratio {ratio:.2f}x{goal}")
 

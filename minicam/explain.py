@@ -47,7 +47,7 @@ from torchvision.transforms import InterpolationMode
 from tqdm import tqdm
 
 from . import models
-from .checks import check_model, pixel_size, resolve_layer, whole_number
+from .checks import pixel_size, resolve_layer, whole_number
 from .data import CLASSES
 from .evaluate import method_maps, probe_out
 from .gradients import last_linear
@@ -81,8 +81,8 @@ def build_model(spec: str) -> tuple[nn.Module, str]:
         return torchvision.models.get_model(spec, weights=None), "torchvision"
     close = difflib.get_close_matches(spec, names + list(models.PRETRAINED), n=4)
     raise ValueError(f"--model: unknown model {spec!r}{f' (did you mean {close}?)' if close else ''}; give a "
-                     f"torchvision classification model (e.g. resnet50, vgg16), a shipped one {list(models.PRETRAINED)}, "
-                     "or package.module:function that builds yours")
+                     "torchvision classification model (e.g. resnet50, vgg16), a shipped one "
+                     f"{list(models.PRETRAINED)}, or package.module:function that builds yours")
 
 
 def _built_by(spec: str) -> nn.Module:
@@ -155,8 +155,9 @@ def _load_state(model: nn.Module, state: dict, what: str, where: str) -> nn.Modu
 
 def _fit_head(model: nn.Module, name: str, state: dict) -> nn.Module:
     """A torchvision model rebuilt with as many classes as the state's last linear layer (a fine-tuned head)."""
-    weight = state.get(f"{last_linear(model)}.weight")
-    if weight is None or weight.dim() != 2 or weight.shape[0] == model.state_dict()[f"{last_linear(model)}.weight"].shape[0]:
+    key = f"{last_linear(model)}.weight"
+    weight = state.get(key)
+    if weight is None or weight.dim() != 2 or weight.shape[0] == model.state_dict()[key].shape[0]:
         return model
     return torchvision.models.get_model(name, weights=None, num_classes=weight.shape[0])
 
@@ -314,8 +315,8 @@ def find_images(paths) -> list[Path]:
     for path in map(Path, paths):
         if not path.exists():
             raise FileNotFoundError(f"--images: no such file or folder {path}; give image files or folders")
-        found = [path] if path.is_file() else sorted(
-            p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        hidden = lambda p: any(part.startswith(".") for part in p.relative_to(path).parts)  # noqa: E731
+        found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not hidden(p))
         files.update((p.resolve(), p) for p in found if p.resolve() not in files)
     return list(files.values())
 
@@ -328,7 +329,8 @@ def read_classes(path) -> list[str]:
     try:
         names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:
-        raise ValueError(f"--classes: {path} is not UTF-8 text; give a text file with one class name per line") from None
+        raise ValueError(f"--classes: {path} is not UTF-8 text; give a text file with one class name per "
+                         "line") from None
     if not names:
         raise ValueError(f"--classes: {path} holds no names; give one class name per line")
     return names
@@ -373,7 +375,8 @@ def _preprocess(args, kind: str, weights) -> Preprocess:
             return Preprocess(SHAPES_SIZE, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
     size = args.size or [SHAPES_SIZE if kind == "shapes" else 224]
     try:
-        return Preprocess(tuple(size * (3 - len(size))), tuple(args.mean or IMAGENET_MEAN), tuple(args.std or IMAGENET_STD))
+        return Preprocess(tuple(size * (3 - len(size))), tuple(args.mean or IMAGENET_MEAN),
+                          tuple(args.std or IMAGENET_STD))
     except (TypeError, ValueError) as err:
         raise ValueError(f"--{err}") from None
 
@@ -534,8 +537,8 @@ def _write_item(run: _Run, item: _Item, out: Path, scores, top, maps: dict, writ
     _figure(run, item, rows, maps).savefig(out / f"{item.name}.png", pil_kwargs={"compress_level": 3})
     if save_maps:
         torch.save({"image": str(item.path), "size": item.size, "layer": run.layer, "classes": top.tolist(),
-                    "class_names": [name for _, _, name, _, _ in rows], "logits": scores[top], "probabilities": probs[top],
-                    "maps": maps}, out / f"{item.name}.pt")
+                    "class_names": [name for _, _, name, _, _ in rows], "logits": scores[top],
+                    "probabilities": probs[top], "maps": maps}, out / f"{item.name}.pt")
     return rows
 
 
@@ -607,9 +610,12 @@ def _explain(run: _Run, args, files: list) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m minicam.explain", description=__doc__.split("\n\n")[0],
-                                     epilog="Exit status: 0 every image explained, 1 some files skipped, 2 a usage error.")
-    parser.add_argument("--model", required=True, help="torchvision model name, shipped shapes model, or package.module:function")
-    parser.add_argument("--weights", help="state_dict file, or a torchvision weights name (IMAGENET1K_V1) in torch's cache")
+                                     epilog="Exit status: 0 every image explained, 1 some files skipped, 2 a usage "
+                                            "error.")
+    parser.add_argument("--model", required=True,
+                        help="torchvision model name, shipped shapes model, or package.module:function")
+    parser.add_argument("--weights",
+                        help="state_dict file, or a torchvision weights name (IMAGENET1K_V1) in torch's cache")
     parser.add_argument("--images", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
     parser.add_argument("--layer", help="the layer to explain (default: the last conv block, as the explorer's)")
     parser.add_argument("--list-layers", action="store_true", help="print the layers that can be explained, and stop")
