@@ -28,6 +28,7 @@ import csv
 import difflib
 import html
 import importlib
+import math
 import pickle
 import sys
 from dataclasses import dataclass
@@ -111,17 +112,20 @@ def _checkpoint(path: Path, trust: bool):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Weights only load failed" not in str(err):
-            raise ValueError(f"--weights: {path} is not a file torch.save wrote; give a state_dict file") from None
-        if not trust:
-            raise ValueError(f"--weights: {path} holds pickled objects (e.g. a whole saved model), not only tensors. "
-                             "Loading it runs code stored in the file, which could do anything: pass "
-                             "--trust-checkpoint only if you trust where it came from, or save "
-                             "model.state_dict() instead") from None
-    except Exception as err:  # noqa: BLE001 -- a truncated or foreign file fails in many ways
-        raise ValueError(f"--weights: {path} is not a file torch.save wrote ({type(err).__name__}); give a "
-                         "state_dict file") from None
-    return torch.load(path, map_location="cpu", weights_only=False)
+        pickled = "Weights only load failed" in str(err)  # torch's words for "more than tensors in here"
+    except Exception:  # noqa: BLE001 -- a truncated or foreign file fails in many ways
+        pickled = False
+    if not pickled:
+        raise ValueError(f"--weights: {path} is not a file torch.save wrote; give a state_dict file")
+    if not trust:
+        raise ValueError(f"--weights: {path} holds pickled objects (e.g. a whole saved model), not only tensors. "
+                         "Loading it runs code stored in the file, which could do anything: pass "
+                         "--trust-checkpoint only if you trust where it came from, or save model.state_dict() instead")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 -- e.g. a class the pickle names that cannot be imported here
+        raise ValueError(f"--weights: {path} could not be unpickled ({type(err).__name__}: {err}); the classes it "
+                         "names must be importable here, or give a state_dict file") from None
 
 
 def _state_dict(obj, path) -> dict:
@@ -166,7 +170,7 @@ def _cached_weights(weights, allow_download: bool, quiet: bool) -> dict:
     """The state_dict of torchvision `weights` from torch's local cache; downloaded only if allowed."""
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
     if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _state_dict(_checkpoint(path, trust=False), path)
     if not allow_download:
         raise FileNotFoundError(
             f"--weights: {weights} is not in torch's local cache: its file is expected at {path}. Nothing is "
@@ -198,9 +202,7 @@ def load_model(spec: str, weights: str | None = None, trust: bool = False, allow
         if kind == "torchvision":
             raise ValueError(f"--weights is needed for {spec}: a file, or one of its weights names "
                              f"{list(torchvision.models.get_model_weights(spec).__members__)}")
-        if kind == "shapes":
-            _load_state(model, torch.load(models.weights_path(spec), weights_only=True), spec, "the shipped file")
-        return model.eval(), kind, None
+        return (models.load_pretrained(spec) if kind == "shapes" else model.eval()), kind, None
     named = _torchvision_weights(spec, weights) if kind == "torchvision" and not Path(weights).exists() else None
     if named is not None:
         state = _cached_weights(named, allow_download, quiet)
@@ -244,8 +246,9 @@ class Preprocess:
         for name in ("mean", "std"):
             value = getattr(self, name)
             if not isinstance(value, (tuple, list)) or len(value) != 3 or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise ValueError(f"{name} must be three numbers, one per colour channel (R, G, B), got {value!r}")
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+                raise ValueError(f"{name} must be three finite numbers, one per colour channel (R, G, B), "
+                                 f"got {value!r}")
         if not all(v > 0 for v in self.std):
             raise ValueError(f"std must be three numbers > 0, got {self.std!r}")
         if self.resize is not None:
@@ -369,13 +372,13 @@ def _preprocess(args, kind: str, weights) -> Preprocess:
             t = weights.transforms()
             if not all(hasattr(t, name) for name in ("crop_size", "resize_size", "mean", "std")):
                 raise ValueError(f"--weights: {weights} are not image-classification weights; give another")
-            return Preprocess(tuple(t.crop_size * (3 - len(t.crop_size))), tuple(t.mean), tuple(t.std),
-                              t.resize_size[0], t.interpolation)
+            crop = t.crop_size[0] if len(t.crop_size) == 1 else tuple(t.crop_size)
+            return Preprocess(crop, tuple(t.mean), tuple(t.std), t.resize_size[0], t.interpolation)
         if kind == "shapes":
             return Preprocess(SHAPES_SIZE, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
     size = args.size or [SHAPES_SIZE if kind == "shapes" else 224]
     try:
-        return Preprocess(tuple(size * (3 - len(size))), tuple(args.mean or IMAGENET_MEAN),
+        return Preprocess(size[0] if len(size) == 1 else tuple(size), tuple(args.mean or IMAGENET_MEAN),
                           tuple(args.std or IMAGENET_STD))
     except (TypeError, ValueError) as err:
         raise ValueError(f"--{err}") from None
@@ -386,7 +389,7 @@ def _class_names(args, kind: str, weights, count: int) -> list[str]:
     if args.classes is not None:
         names, source = read_classes(args.classes), f"--classes: {args.classes} has"
     elif weights is not None:
-        names, source = list(weights.meta["categories"]), f"--weights: {weights} name"
+        names, source = list(weights.meta["categories"]), f"--weights: {weights} have"
     elif kind == "shapes":
         names, source = list(CLASSES), "the shapes world has"
     else:
@@ -407,7 +410,7 @@ def _check_layer(model, layer, x) -> str:
         if not layers:
             raise ValueError("--layer: the model has no layer with (N, K, h, w) output that runs once; name one")
         return layers[-1]
-    name = resolve_layer(model, layer)[0] if layer in dict(model.named_modules()) else None
+    name = resolve_layer(model, layer)[0] if layer and layer in dict(model.named_modules()) else None
     if name not in usable:
         why = "cannot be used: it does not output (N, K, h, w) maps once per pass" if name else "not found"
         close = difflib.get_close_matches(layer, usable, n=6, cutoff=0.0)
@@ -439,6 +442,7 @@ def _device(text) -> torch.device:
 
 def _setup(args) -> _Run:
     """The run the parsed options describe, every option checked (the model runs on a blank image)."""
+    device = _device(args.device)
     if args.list_layers:  # the layers need no weights
         (model, kind), weights = build_model(args.model), None
     else:
@@ -461,7 +465,6 @@ def _setup(args) -> _Run:
     if not args.list_layers:
         _check_methods(model, methods, blank, layer)
     prob = args.prob or ("sigmoid" if kind == "shapes" else "softmax")
-    device = _device(args.device)
     return _Run(model.eval().to(device), layer, methods, top, preprocess, names, prob, device)
 
 

@@ -258,3 +258,22 @@ def test_the_command_runs_as_a_program(photos, tmp_path):
     assert f"skipped {photos / 'notes.txt'}: not an image" in run.stderr
     assert "explained 1 of 2 images (1 skipped)" in run.stdout
     assert (tmp_path / "grey.png").is_file() and (tmp_path / "index.html").is_file()
+
+
+def test_a_fine_tuned_torchvision_head_in_a_wrapped_state_dict(photos, tmp_path):
+    """A resnet18 trained on 5 classes, saved as a training script might (under "state_dict", with
+    DataParallel's "module." prefix): rebuilt with 5 outputs, named by --classes."""
+    torch.manual_seed(0)
+    tuned = torchvision.models.resnet18(num_classes=5).eval()
+    path = tmp_path / "tuned.pt"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in tuned.state_dict().items()}}, path)
+    classes = tmp_path / "five.txt"
+    classes.write_text("a\nb\nc\nd\ne\n")
+    out = tmp_path / "out"
+    assert main(["--model", "resnet18", "--weights", str(path), "--classes", str(classes), "--size", "32",
+                 "--images", str(photos / "grey.png"), "--out", str(out), "--quiet"]) == 0
+    rows = read_csv(out / "maps.csv")
+    with torch.no_grad():
+        scores = tuned(Preprocess(32)(load_image(photos / "grey.png"))[None])[0]
+    assert [row["class"] for row in rows] == ["abcde"[k] for k in scores.topk(3).indices.tolist()]
+    assert float(rows[0]["logit"]) == pytest.approx(scores.max().item(), rel=1e-5)
