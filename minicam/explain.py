@@ -48,7 +48,7 @@ from torchvision.transforms import InterpolationMode
 from tqdm import tqdm
 
 from . import models
-from .checks import pixel_size, resolve_layer, whole_number
+from .checks import NotApplicable, pixel_size, resolve_layer, whole_number
 from .data import CLASSES
 from .evaluate import method_maps, probe_out
 from .gradients import last_linear
@@ -159,7 +159,10 @@ def _load_state(model: nn.Module, state: dict, what: str, where: str) -> nn.Modu
 
 def _fit_head(model: nn.Module, name: str, state: dict) -> nn.Module:
     """A torchvision model rebuilt with as many classes as the state's last linear layer (a fine-tuned head)."""
-    key = f"{last_linear(model)}.weight"
+    try:
+        key = f"{last_linear(model)}.weight"
+    except NotApplicable:  # no nn.Linear (SqueezeNet's head is a conv): nothing to fit
+        return model
     weight = state.get(key)
     if weight is None or weight.dim() != 2 or weight.shape[0] == model.state_dict()[key].shape[0]:
         return model
