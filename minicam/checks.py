@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 Layer = Union[str, nn.Module]
-Target = Union[int, Sequence[int], torch.Tensor]
+Target = Union[int, Sequence[int], torch.Tensor]  # an int, one class per image (N,), or K per image (N, K)
 
 
 class NotApplicable(ValueError):
@@ -94,8 +94,8 @@ def _is_index(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def _as_target_tensor(target: Target, n: int) -> torch.Tensor:
-    """target as a (N,) long tensor, not yet checked against n or the number of classes."""
+def _as_target_tensor(target: Target, n: int, several: bool) -> torch.Tensor:
+    """target as a (N,) long tensor (or (N, K) if several), not yet checked against n or the number of classes."""
     if isinstance(target, (bool, np.bool_)):
         raise TypeError("target must be an int class index (or one per image), not a bool")
     if _is_index(target):
@@ -107,24 +107,41 @@ def _as_target_tensor(target: Target, n: int) -> torch.Tensor:
     if isinstance(target, torch.Tensor):
         if target.is_floating_point() or target.dtype == torch.bool:
             raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-        if target.dim() > 1:
-            raise ValueError(f"target must be an int or 1-D, got shape {tuple(target.shape)}")
+        if target.dim() > 1 + several:
+            raise ValueError(f"target must be an int or 1-D{', or (N, K) for K classes per image' if several else ''}, "
+                             f"got shape {tuple(target.shape)}")
+        if target.dim() == 2:
+            return _as_class_table(target.long(), n)
         t = target.reshape(-1).long()
         return t.expand(n).clone() if t.numel() == 1 else t
     if isinstance(target, (list, tuple)):
         if not all(_is_index(v) for v in target):
-            raise TypeError("target as a list must hold ints (one class index per image)")
+            raise TypeError("target as a list must hold ints (one class index per image); for several classes per "
+                            "image give a (N, K) tensor")
         return torch.tensor([int(v) for v in target], dtype=torch.long)
     raise TypeError(f"target must be an int, a list of ints or a tensor (or numpy array) of them, "
                     f"got {type(target).__name__}")
 
 
-def check_targets(target: Target, n: int, num_classes: int) -> torch.Tensor:
-    """One class index per image, as a (N,) long tensor; an int means the same class for all."""
-    t = _as_target_tensor(target, n)
-    if t.numel() != n:
-        raise ValueError(f"target has {t.numel()} entries but x holds {n} images; "
-                         "give one int for all images or one per image")
+def _as_class_table(t: torch.Tensor, n: int) -> torch.Tensor:
+    """A (N, K) target: K >= 1 classes for each image; one row (1, K) means the same K classes for all."""
+    if t.shape[1] == 0:
+        raise ValueError(f"target of shape {tuple(t.shape)} names no class; a (N, K) target needs K >= 1 classes "
+                         "per image")
+    return t.expand(n, -1).clone() if len(t) == 1 else t
+
+
+def check_targets(target: Target, n: int, num_classes: int, several: bool = False) -> torch.Tensor:
+    """One class index per image, as a (N,) long tensor; an int means the same class for all.
+
+    several=True also takes a (N, K) tensor or numpy array, K classes for each image (a (1, K) row: the
+    same K for every image), returned as (N, K): what the map functions accept.
+    """
+    t = _as_target_tensor(target, n, several)
+    if len(t) != n:
+        raise ValueError(f"target has {len(t)} {'rows' if t.dim() == 2 else 'entries'} but x holds {n} images; "
+                         "give one int for all images or one per image"
+                         + (" (or one row of classes per image)" if several else ""))
     bad = t[(t < 0) | (t >= num_classes)]
     if bad.numel():
         raise ValueError(f"target {bad[0].item()} is out of range: the model has {num_classes} "

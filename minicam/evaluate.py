@@ -3,7 +3,8 @@ with `minicam.metrics` on held-out images. Writes the table as Markdown and CSV 
 results/) and prints the Markdown.
 
 Every (image, present class) pair is one explanation: the shapes models are multi-label, so each class
-in an image is explained on its own, and its probability is the sigmoid of its score. Images come from
+in an image is explained on its own (all of an image's classes from one forward pass, a (N, T) target),
+and its probability is the sigmoid of its score. Images come from
 `make_shapes(n, seed)` with the held-out seed 1000 (training used seeds 0, 1, 2, ...).
 
 Columns (mean over pairs unless said otherwise):
@@ -127,9 +128,9 @@ def check_layers(model, name: str, layers) -> None:
 # ---- the maps and their scores ----------------------------------------------------------------------
 
 def method_maps(model, x, targets, layer, methods=EVALUATED) -> dict:
-    """{method: raw maps (N, h, w)} at `layer` for images x and targets (N,): the CAM family from one
-    forward/backward pass (`Method.from_capture`), the others by their own call. A method that does not
-    apply here maps to its NotApplicable instead."""
+    """{method: raw maps (N, h, w)} at `layer` for images x and targets (N,) ((N, T, h, w) for targets
+    (N, T), T classes per image): the CAM family from one capture (`Method.from_capture`), the others by
+    their own call. A method that does not apply here maps to its NotApplicable instead."""
     methods = _names(methods, "methods", METHODS)
     cap = capture(model, x, targets, layer) if any(METHODS[m].weights for m in methods) else None
     maps = {}
@@ -140,6 +141,31 @@ def method_maps(model, x, targets, layer, methods=EVALUATED) -> dict:
                           else method(model, x, targets, layer))
         except NotApplicable as err:
             maps[name] = err
+    return maps
+
+
+def pair_maps(model, pairs: dict, layer, batch_size: int, methods=EVALUATED) -> dict:
+    """`method_maps` of every (image, class) pair of `pairs` (held_out_pairs), (P, h, w) in pair order, with
+    each image's classes from one forward pass: the images with T classes present, batch_size // T at a
+    time, with their (N, T) targets. A method that does not apply maps to its first NotApplicable."""
+    batch_size = _batch_size(batch_size)
+    if not isinstance(pairs, dict) or not {"images", "classes", "image"} <= set(pairs):
+        raise TypeError(f"pairs must be the dict held_out_pairs returns (images, classes, image), got {pairs!r:.60}")
+    image, classes = pairs["image"], pairs["classes"]
+    per_pair = torch.bincount(image)[image]  # how many classes each pair's image holds
+    maps: dict = {}
+    for t in per_pair.unique().tolist():
+        rows = (per_pair == t).nonzero().flatten()  # pair order: an image's t pairs are together
+        per_call = max(1, batch_size // t)
+        part = in_batches(lambda xs, ts: method_maps(model, xs, ts, layer, methods), per_call,
+                          pairs["images"][rows[::t]], classes[rows].view(-1, t))
+        for name, m in part.items():
+            if isinstance(maps.get(name), Exception):
+                continue  # the first NotApplicable stays
+            if isinstance(m, Exception):
+                maps[name] = m
+            else:
+                maps.setdefault(name, m.new_zeros(len(classes), *m.shape[2:]))[rows] = m.flatten(0, 1)
     return maps
 
 
@@ -197,12 +223,12 @@ def score_row(model, images, targets, masks, boxes, raw, Y, batch_size) -> dict:
 
 
 def held_out_pairs(n: int, seed: int) -> dict:
-    """Every (image, present class) pair of make_shapes(n, seed): images, classes, masks and the boxes
-    of each pair's class."""
+    """Every (image, present class) pair of make_shapes(n, seed), image by image: images, classes, masks,
+    the boxes of each pair's class, and the index of each pair's image."""
     data = make_shapes(n, seed)
     img, cls = data.labels.nonzero(as_tuple=True)
     boxes = [data.boxes[i][data.box_classes[i] == c] for i, c in zip(img.tolist(), cls.tolist())]
-    return {"images": data.images[img], "classes": cls, "masks": data.masks[img], "boxes": boxes}
+    return {"images": data.images[img], "classes": cls, "masks": data.masks[img], "boxes": boxes, "image": img}
 
 
 def load_models(names, layers=None) -> tuple[dict, list[str]]:
@@ -231,7 +257,7 @@ def rows_at(model, name: str, layer: str, pairs: dict, Y, batch_size: int, notes
     if not isinstance(notes, list):
         raise TypeError(f"notes must be a list (the notes on methods not run are appended), got {notes!r}")
     x, cls = pairs["images"], pairs["classes"]
-    raw = in_batches(lambda xs, ts: method_maps(model, xs, ts, layer), batch_size, x, cls)
+    raw = pair_maps(model, pairs, layer, batch_size)
     scored = {}
     for method, maps in raw.items():
         if isinstance(maps, NotApplicable):

@@ -4,6 +4,10 @@ guided backpropagation and Guided Grad-CAM.
 Notation (one for the whole suite): y^c is the pre-softmax score of class c, A^k is channel k of the
 chosen layer's output (h x w, Z = h*w positions), g^k_ij = dy^c/dA^k_ij. Every map comes back raw:
 at the layer's resolution, neither upsampled nor normalised (see `minicam.maps`).
+
+Every method takes `target` as an int, one class per image (N,), or T classes per image (N, T); the
+last gives the maps of every (image, class) pair, (N, T, ...), from one forward pass and one backward
+pass per class (`minicam.hooks.capture`), never T forward passes.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from torch import nn
 
 from .checks import (Layer, NotApplicable, Target, check_feature_maps, check_images, check_model, check_scores,
                      check_targets, layer_subject, preserved, resolve_layer, whole_number)
-from .hooks import Capture, capture, forward_acts, replaced_outputs, score_grad, score_sum
+from .hooks import Capture, capture, forward_acts, pair_rows, per_image, replaced_outputs, score_grad, score_sum
 from .maps import upsample
 
 
@@ -75,8 +79,9 @@ def weighted_sum(weights: torch.Tensor, acts: torch.Tensor, relu: bool = True) -
 
 def saliency(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
     """Image-specific saliency (Simonyan, Vedaldi, Zisserman 2014, arXiv 1312.6034v2, sec. 3, eqs. 2-4; the map of sec. 3.1): w = dS_c/dI, and
-    M_ij = max over colour channels of |w_ij|. x: (N, C, H, W) -> (N, H, W)."""
-    return capture(model, x, target).grads.abs().amax(dim=1)
+    M_ij = max over colour channels of |w_ij|. x: (N, C, H, W) -> (N, H, W), or (N, T, H, W) for T classes
+    per image."""
+    return per_image(capture(model, x, target).grads.abs().amax(dim=1), target)
 
 
 def class_model(model: nn.Module, target: int, shape, steps: int = 200, lr: float = 1.0,
@@ -172,14 +177,16 @@ def cam_fc(model: nn.Module, layer_name: str, scores: torch.Tensor, acts: torch.
 def cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, fc: Layer | None = None) -> torch.Tensor:
     """Class activation map (Zhou et al. 2016, eq. 2): M_c(x, y) = sum_k w^c_k f_k(x, y), with w the
     weights of the linear layer `fc` (default: the model's last nn.Linear) after global average
-    pooling of `layer`. Raises NotApplicable (a ValueError) unless scores = fc(GAP(A)). -> (N, h, w).
+    pooling of `layer`. Raises NotApplicable (a ValueError) unless scores = fc(GAP(A)). -> (N, h, w),
+    or (N, T, h, w) for a target of T classes per image (N, T).
     """
     x = check_images(x)
     layer_name, _ = resolve_layer(model, layer)
     scores, (acts,) = forward_acts(model, x, [layer])
     fc_module = cam_fc(model, layer_name, scores, acts, fc)
-    targets = check_targets(target, len(x), scores.shape[1])
-    return weighted_sum(cam_weights(fc_module, targets), acts, relu=False)
+    targets = check_targets(target, len(x), scores.shape[1], several=True)
+    return per_image(weighted_sum(cam_weights(fc_module, targets.flatten()), pair_rows(acts, targets), relu=False),
+                     target)
 
 
 def _capture_maps(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, method: str) -> Capture:
@@ -194,19 +201,20 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer,
             counterfactual: bool = False) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., eqs. 1-2): L^c = ReLU(sum_k alpha^c_k A^k), alpha = GAP of dy^c/dA.
 
-    counterfactual=True uses -dy^c/dA (Selvaraju et al., arXiv 1610.02391v4, sec. 3.3, eq. 12): regions whose removal would raise y^c. -> (N, h, w).
+    counterfactual=True uses -dy^c/dA (Selvaraju et al., arXiv 1610.02391v4, sec. 3.3, eq. 12): regions whose removal would raise y^c.
+    -> (N, h, w), or (N, T, h, w) for T classes per image.
     """
     if not isinstance(counterfactual, bool):
         raise TypeError(f"counterfactual must be True (use -dy/dA) or False, got {counterfactual!r}")
     scores, acts, grads = _capture_maps(model, x, target, layer, "Grad-CAM")
-    return weighted_sum(gradcam_weights(-grads if counterfactual else grads), acts)
+    return per_image(weighted_sum(gradcam_weights(-grads if counterfactual else grads), acts), target)
 
 
 def gradcam_pp(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:
     """Grad-CAM++ (Chattopadhyay et al. 2018, arXiv 1710.11063v3, eq. 20): L^c = ReLU(sum_k w^c_k A^k) with eq. 19's alphas,
-    computed exactly from one backward pass. -> (N, h, w)."""
+    computed exactly from one backward pass. -> (N, h, w), or (N, T, h, w) for T classes per image (N, T)."""
     scores, acts, grads = _capture_maps(model, x, target, layer, "Grad-CAM++")
-    return weighted_sum(gradcampp_weights(acts, grads), acts)
+    return per_image(weighted_sum(gradcampp_weights(acts, grads), acts), target)
 
 
 class _PositiveGrad(torch.autograd.Function):
@@ -224,19 +232,21 @@ class _PositiveGrad(torch.autograd.Function):
 def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
     """Guided backpropagation (Springenberg et al. 2015): at every ReLU the backward signal is
     relu(grad_out) * 1[input > 0], both the forward and the backward sign masks. Acts on the
-    model's nn.ReLU modules. x: (N, C, H, W) -> dy^c/dx under that rule, (N, C, H, W)."""
+    model's nn.ReLU modules. x: (N, C, H, W) -> dy^c/dx under that rule, (N, C, H, W) ((N, T, C, H, W)
+    for T classes per image)."""
     relus = [m for m in check_model(model).modules() if isinstance(m, nn.ReLU)]
     if not relus:
         raise NotApplicable("guided backprop changes the backward pass of nn.ReLU modules, and the model "
                             "has none (a functional relu cannot be hooked); use nn.ReLU modules")
     # The ReLU's own backward multiplies by 1[input > 0]; _PositiveGrad adds relu() on the incoming grad.
     with replaced_outputs(relus, _PositiveGrad.apply):
-        return capture(model, x, target).grads
+        return per_image(capture(model, x, target).grads, target)
 
 
 def guided_gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:
     """Guided Grad-CAM (Selvaraju et al., sec. 3.2): guided backprop times the Grad-CAM map
-    upsampled bilinearly to the image, element-wise. -> (N, C, H, W)."""
+    upsampled bilinearly to the image, element-wise. -> (N, C, H, W), or (N, T, C, H, W) for T classes per image."""
     x = check_images(x)
-    maps = upsample(gradcam(model, x, target, layer), x.shape[-2:])
-    return guided_backprop(model, x, target) * maps[:, None]
+    cams = gradcam(model, x, target, layer)
+    maps = upsample(cams.flatten(0, -3), x.shape[-2:]).unflatten(0, cams.shape[:-2])
+    return guided_backprop(model, x, target) * maps.unsqueeze(-3)

@@ -29,6 +29,8 @@ class Capture(_CaptureFields):
 
     scores: (N, C) pre-softmax outputs; acts: (N, K, h, w) the layer's output A;
     grads: (N, K, h, w) dy^c/dA for each image's own target c.
+    For a target of T classes per image, (N, T), a row is one (image, class) pair, N*T rows image by
+    image (`pair_rows`): the same forward pass, one backward pass per class.
     """
     __slots__ = ()
 
@@ -82,6 +84,28 @@ def replaced_outputs(modules: Sequence[nn.Module], replace: Callable):
     return _hooked([(module, lambda _m, _i, out: replace(out)) for module in modules])
 
 
+def pair_rows(t: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """t (N, ...) with one row per (image, class) pair of targets: each image's row repeated for its
+    T classes if targets is (N, T), image by image; t itself if targets is (N,)."""
+    if not isinstance(targets, torch.Tensor) or targets.dim() not in (1, 2):
+        raise TypeError(f"targets must be the (N,) or (N, T) tensor check_targets gives, got {targets!r:.60}")
+    if not isinstance(t, torch.Tensor) or t.dim() == 0 or len(t) != len(targets):
+        got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"t must be a tensor with one row per image, {len(targets)} as targets has, got {got}")
+    return t.repeat_interleave(targets.shape[1], dim=0) if targets.dim() == 2 else t
+
+
+def per_image(maps: torch.Tensor, target: Target) -> torch.Tensor:
+    """Maps of the N*T (image, class) pairs of a (N, T) target as (N, T, ...); other maps as they are."""
+    if getattr(target, "ndim", 0) != 2:
+        return maps
+    if not isinstance(maps, torch.Tensor) or maps.dim() == 0 or len(maps) % target.shape[1]:
+        got = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise ValueError(f"maps must have one row per (image, class) pair, a multiple of the target's "
+                         f"{target.shape[1]} classes per image, got {got}")
+    return maps.unflatten(0, (-1, target.shape[1]))
+
+
 def score_sum(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Sum over the batch of each image's target score; images are independent in eval mode, so its
     gradient holds each image's own dy^c/d(...). targets: (N,) class indices, as check_targets gives."""
@@ -90,13 +114,19 @@ def score_sum(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         got = f"{tuple(targets.shape)} {targets.dtype}" if isinstance(targets, torch.Tensor) else type(targets).__name__
         raise ValueError(f"targets must be a ({len(scores)},) long tensor, one class per image (use check_targets), "
                          f"got {got}")
-    return scores.gather(1, targets[:, None]).sum()
+    return scores.gather(1, targets.to(scores.device)[:, None]).sum()
 
 
 def score_grad(scores: torch.Tensor, targets: torch.Tensor, wrt: torch.Tensor, what: str,
                retain_graph: bool = False) -> torch.Tensor:
     """d(sum of each image's y^c)/d wrt by autograd; NotApplicable if the scores have no graph back to
-    `wrt` (`what` names it): a gradient that does not exist is not read as zero."""
+    `wrt` (`what` names it): a gradient that does not exist is not read as zero.
+    targets (N, T): one backward pass per class column, the graph kept between them; the gradients
+    of the N*T (image, class) pairs come back image by image, as `pair_rows` orders them."""
+    if isinstance(targets, torch.Tensor) and targets.dim() == 2:
+        last = targets.shape[1] - 1
+        grads = [score_grad(scores, column, wrt, what, retain_graph or k < last) for k, column in enumerate(targets.T)]
+        return torch.stack(grads, dim=1).flatten(0, 1)
     total, grads = score_sum(scores, targets), None
     if total.requires_grad:
         (grads,) = torch.autograd.grad(total, wrt, allow_unused=True, retain_graph=retain_graph)
@@ -108,14 +138,18 @@ def score_grad(scores: torch.Tensor, targets: torch.Tensor, wrt: torch.Tensor, w
     return grads
 
 
+def _captured(scores: torch.Tensor, acts: torch.Tensor, target: Target, what: str) -> Capture:
+    """The Capture of one forward pass that gave scores and acts (A, in the autograd graph)."""
+    targets = check_targets(target, len(acts), scores.shape[1], several=True)
+    grads = score_grad(scores, targets, acts, what)
+    return Capture(pair_rows(scores.detach(), targets), pair_rows(acts.detach(), targets), grads)
+
+
 def _capture_input(model: nn.Module, x: torch.Tensor, target: Target) -> Capture:
     """capture with the input image itself as A."""
     with preserved(model), torch.enable_grad():
         image = x.detach().clone().requires_grad_(True)
-        scores = check_scores(model(image))
-        targets = check_targets(target, len(x), scores.shape[1])
-        grads = score_grad(scores, targets, image, "the input x")
-    return Capture(scores.detach(), image.detach(), grads)
+        return _captured(check_scores(model(image)), image, target, "the input x")
 
 
 def _graph_from(name: str, seen: list):
@@ -136,6 +170,8 @@ def capture(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | No
     """One forward pass, then dy^c/dA by autograd to `layer` only.
 
     layer=None takes the input image itself as A (for saliency). x: (N, C, H, W), finite.
+    target: an int, one class per image (N,), or T classes per image (N, T): one backward pass per
+    class, and the Capture's rows are the N*T (image, class) pairs (see Capture).
     The model runs in eval mode (restored afterwards); works inside torch.no_grad() and
     torch.inference_mode(). Raises NotApplicable if the scores have no autograd graph back to A.
     """
@@ -150,11 +186,9 @@ def capture(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | No
             torch.set_grad_enabled(False)
             scores = check_scores(model(x))
             check_runs_once(name, len(seen))
-            targets = check_targets(target, len(x), scores.shape[1])
-            grads = score_grad(scores, targets, seen[0], f"layer {layer_subject(name)}")
+            return _captured(scores, seen[0], target, f"layer {layer_subject(name)}")
     finally:
         torch.set_grad_enabled(grad_mode)
-    return Capture(scores.detach(), seen[0].detach(), grads)
 
 
 def forward_acts(model: nn.Module, x: torch.Tensor, layers: Sequence[Layer]) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -40,6 +40,7 @@ from torchvision.models.vgg import VGG
 from .checks import (Layer, NotApplicable, Target, Unsupported, check_images, check_scores, check_targets,
                      preserved, resolve_layer)
 from .gradients import weighted_sum
+from .hooks import pair_rows, per_image
 from .models import fold_bn
 
 RULES = ("zero", "epsilon", "gamma", "zplus", "alpha_beta")
@@ -542,9 +543,18 @@ def _check_reproduces(scores: torch.Tensor, reference: torch.Tensor) -> None:
                           f"models whose forward() just runs their layers in order: {SUPPORTED}")
 
 
+def _relevance_at(steps, records, start: torch.Tensor, want: str | None) -> torch.Tensor:
+    """R at the output of layer `want` (None: at the input), walked back from the start relevance."""
+    relevances = walk(steps, records, start)
+    if want is None:
+        return _exhaust(relevances)
+    return next(R for step, R in relevances if want in step.outputs)
+
+
 def _relevance(model, x, target, layer, start, steps):
-    """(relevance at the layer's output or at the input, the layer's output or None). LRP needs
-    autograd, so the call leaves inference mode; the grad mode is restored on the way out."""
+    """(relevance at the layer's output or at the input, the layer's output or None), one row per image,
+    or per (image, class) pair for T classes per image (one forward pass, one walk back per class).
+    LRP needs autograd, so the call leaves inference mode; the grad mode is restored on the way out."""
     x = check_images(x)
     want = None if layer is None else _check_layer(model, steps, layer)
     with torch.inference_mode(False), torch.enable_grad(), preserved(model):
@@ -553,12 +563,11 @@ def _relevance(model, x, target, layer, start, steps):
             scores, records = _forward(steps, x.detach())
             reference = model(x)
         _check_reproduces(check_scores(scores), reference)
-        targets = check_targets(_plain_target(target), len(x), scores.shape[1]).to(scores.device)
-        relevances = walk(steps, records, _start_relevance(scores, targets, start))
-        if want is None:
-            R, acts = _exhaust(relevances), None
-        else:
-            R, acts = next(R for step, R in relevances if want in step.outputs), _output_of(steps, records, want)
+        targets = check_targets(_plain_target(target), len(x), scores.shape[1], several=True).to(scores.device)
+        columns = targets.T if targets.dim() == 2 else targets[None]
+        R = torch.stack([_relevance_at(steps, records, _start_relevance(scores, column, start), want)
+                         for column in columns], dim=1).flatten(0, 1)
+        acts = None if want is None else pair_rows(_output_of(steps, records, want), targets)
     if not torch.isfinite(R).all():
         raise ValueError(f"the relevance overflowed to inf or NaN in {R.dtype}; use a float32 or float64 "
                          "model and x")
@@ -590,11 +599,12 @@ def lrp(model: nn.Module, x: torch.Tensor, target: Target, rule: str = "epsilon"
     Works on nn.Sequential models (nested ones are opened up), torchvision ResNets with BasicBlocks and
     torchvision VGGs; BatchNorm2d is folded into the conv before it. Model mode, parameter grads and the
     grad mode are left as they were; inside torch.inference_mode() the call leaves it, as LRP needs
-    autograd. An empty batch gives an empty map.
+    autograd. An empty batch gives an empty map. A target of T classes per image (N, T) gives
+    (N, T, ...) from one forward pass and one walk back per class.
     """
     start = _check_start(start, contrastive, default="logit")
     steps = plan(model, rule, first_rule, **params)
-    return _relevance(model, x, target, layer, start, steps)[0]
+    return per_image(_relevance(model, x, target, layer, start, steps)[0], target)
 
 
 def relevance_cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, start: str = "survey",
@@ -602,7 +612,8 @@ def relevance_cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Laye
                   **params) -> torch.Tensor:
     """Relevance-CAM (Lee, Kim, Park, Eo, Hwang, CVPR 2021): alpha_k = (1/Z) sum_ij R^k_ij, the spatial
     mean of the LRP relevance of the layer's channel k, and the map sum_k alpha_k A^k -- raw, with no
-    ReLU (the authors' code applies none) and not normalised. -> (N, h, w).
+    ReLU (the authors' code applies none) and not normalised. -> (N, h, w), or (N, T, h, w) for T
+    classes per image (N, T).
 
     Defaults follow the authors' code: contrastive start, z+ (alpha1beta0) through the network, z^B
     at the first conv -- which never acts here, since the relevance stops at `layer` (it would for a
@@ -620,4 +631,4 @@ def relevance_cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Laye
     if acts.dim() != 4:
         raise NotApplicable(f"Relevance-CAM needs a layer with (N, K, h, w) output; {layer!r} gives "
                             f"{tuple(acts.shape)}; choose a conv block")
-    return weighted_sum(relevance.mean(dim=(2, 3)), acts, relu=False)
+    return per_image(weighted_sum(relevance.mean(dim=(2, 3)), acts, relu=False), target)

@@ -7,6 +7,9 @@ does not apply by raising `NotApplicable` (a ValueError), never anything else. T
 (CAM, Grad-CAM, its counterfactual, Grad-CAM++) is its channel weights w^c_k on one `Capture`:
 `method.from_capture(model, layer, cap, targets)` is sum_k w^c_k A^k without another pass.
 
+Every method takes a target of T classes per image, (N, T), and returns (N, T, ...): the maps of every
+(image, class) pair from one forward pass (and one backward pass, or LRP walk, per class).
+
 The explorer, the evaluation and the tests take their methods from here: a new method is one entry.
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch import nn
 from .checks import Layer, NotApplicable, Target, Unsupported, check_targets  # noqa: F401  (part of this module's API)
 from .gradients import (cam, cam_fc, cam_weights, gradcam, gradcam_pp, gradcam_weights, gradcampp_weights,
                         guided_backprop, guided_gradcam, saliency, weighted_sum)
-from .hooks import Capture
+from .hooks import Capture, per_image
 from .lrp import lrp, relevance_cam
 
 
@@ -28,7 +31,8 @@ from .lrp import lrp, relevance_cam
 class Method:
     """One map method. compute(model, x (N, C, H, W), target, layer) -> raw map: (N, h, w) at the
     layer's resolution for layer methods (Guided Grad-CAM: (N, C, H, W)), (N, H, W) or (N, C, H, W)
-    at the input for the others, which ignore `layer`. weights(model, layer, cap, targets) -> (N, K):
+    at the input for the others, which ignore `layer`; with a target of T classes per image (N, T),
+    (N, T, ...) from one forward pass. weights(model, layer, cap, targets) -> (N, K):
     the CAM family's channel weights, None for the rest; relu: whether the weighted sum is rectified.
     explorer: offered by the explorer unless its `methods` says otherwise."""
     name: str
@@ -53,15 +57,17 @@ class Method:
         return self.compute(model, x, target, layer)
 
     def from_capture(self, model: nn.Module, layer: str, cap: Capture, targets: torch.Tensor) -> torch.Tensor:
-        """The map sum_k w^c_k A^k from a Capture already taken at `layer` for `targets` (N,)."""
+        """The map sum_k w^c_k A^k from a Capture already taken at `layer` for `targets`: (N,) -> (N, h, w);
+        (N, T), T classes per image, -> (N, T, h, w) (the Capture then has a row per (image, class) pair)."""
         if self.weights is None:
             raise TypeError(f"{self.name} is not of the CAM family: it has no weights to apply to a cap; "
                             f"use METHODS[{self.name!r}](model, x, target, layer) instead")
         if not isinstance(cap, Capture):
             raise TypeError(f"cap must be the Capture that capture(model, x, target, layer) returns, "
                             f"got {type(cap).__name__}")
-        targets = check_targets(targets, len(cap.scores), cap.scores.shape[1])
-        return weighted_sum(self.weights(model, layer, cap, targets), cap.acts, relu=self.relu)
+        pairs = torch.as_tensor(targets).flatten() if getattr(targets, "ndim", 0) == 2 else targets
+        pairs = check_targets(pairs, len(cap.scores), cap.scores.shape[1])
+        return per_image(weighted_sum(self.weights(model, layer, cap, pairs), cap.acts, relu=self.relu), targets)
 
 
 def _cam_weights(model, layer, cap, targets):

@@ -8,10 +8,13 @@ the map on the image, the raw map with its colour bar, as PNG in an `ipywidgets.
 of the top predictions. The explorer is state, controls and a cache; the maps come from the method
 table `minicam.methods.METHODS`, so a new method there is a new entry of the menu.
 
-Each image's forward and backward pass to a layer is cached per (image, layer, class): the CAM family
-(CAM, Grad-CAM, its counterfactual and Grad-CAM++) all come from that one `Capture`, so switching
-between them costs no pass, and a class or layer change costs one. The maps are the numbers the direct
-minicam calls give (tests/test_widgets.py checks every position of the controls on a small model).
+An image's maps are computed for its TOP_CLASSES best classes at once (every class of a model with
+at most that many), with a (1, T) target: one forward pass and one backward pass per class, cached per
+(image, layer). So switching class costs no forward pass, and neither does switching within the CAM
+family (CAM, Grad-CAM, its counterfactual and Grad-CAM++), which all come from that one `Capture`; the
+other methods are cached the same way, per (method, image, layer). A class outside the top ones is
+computed on its own (one pass) and cached too. The maps are the numbers the direct minicam calls give
+(tests/test_widgets.py checks every position of the controls on a small model).
 Only the method's own `NotApplicable` is a notice ("not available here"); any other exception, e.g.
 a bug in the model, is an error: shown as one, in place of the map, and not cached.
 """
@@ -37,7 +40,8 @@ METHODS = tuple(name for name, method in TABLE.items() if method.explorer)  # of
 INPUT_METHODS = tuple(name for name, method in TABLE.items() if not method.needs_layer)
 LAYER_METHODS = tuple(name for name in METHODS if name not in INPUT_METHODS)
 PROBS = ("sigmoid", "softmax")
-CACHE_SIZE = 512  # cached maps and captures; a 64x64 image's capture at an early layer is ~0.5 MB
+CACHE_SIZE = 512  # cached maps and captures; a 64x64 image's capture at an early layer is ~0.5 MB per class
+TOP_CLASSES = 8  # an image's best classes, whose maps come from one forward pass (the predictions table's rows)
 Undefined = NotApplicable  # the explorer's older name for it
 
 
@@ -183,6 +187,8 @@ class Explorer:
         with self._threads():
             found = trace(self.model, images)
         self.scores = found.scores
+        best = self.scores.argsort(dim=1, descending=True)[:, :TOP_CLASSES]
+        self.top = [tuple(sorted(row)) for row in best.tolist()]  # each image's classes computed together
         self.probs = torch.sigmoid(self.scores) if prob == "sigmoid" else torch.softmax(self.scores, dim=1)
         self.class_names = self._check_class_names(class_names)
         self.layers = self._check_layers(found, layers)
@@ -278,6 +284,8 @@ class Explorer:
         of the model itself is raised as it is, and not cached."""
         method, layer, target, index = self._check_position(method, layer, target, index)
         entry, x = TABLE[method], self.images[index:index + 1]
+        classes = self.top[index] if target in self.top[index] else (target,)
+        targets = torch.tensor([classes])  # (1, T): the maps of T classes from one forward pass
         if entry.needs_gap_fc and layer not in self.cam_layers:
             where = f"here that is {self.cam_layers[0]!r}" if self.cam_layers else \
                 "none of the explorer's layers is one"
@@ -285,11 +293,13 @@ class Explorer:
                                 f"linear layer directly ({where}), not at {layer!r}. Move the layer slider, "
                                 f"or use Grad-CAM, which works at any layer.")
         if entry.weights is not None:  # the CAM family: from the one cached pass to the layer
-            cap = self._cached(("capture", index, layer, target), lambda: capture(self.model, x, target, layer))
-            return entry.from_capture(self.model, layer, cap, torch.tensor([target]))[0]
-        where = f"{method} at {layer!r}" if entry.needs_layer else method
-        return self._cached((method, index, target) + ((layer,) if entry.needs_layer else ()),
-                            lambda: _explained(where, lambda: entry(self.model, x, target, layer)[0]))
+            cap = self._cached(("capture", index, layer, classes), lambda: capture(self.model, x, targets, layer))
+            maps = entry.from_capture(self.model, layer, cap, targets)[0]
+        else:
+            where = f"{method} at {layer!r}" if entry.needs_layer else method
+            maps = self._cached((method, index, classes) + ((layer,) if entry.needs_layer else ()),
+                                lambda: _explained(where, lambda: entry(self.model, x, targets, layer)[0]))
+        return maps[classes.index(target)]
 
     def _check_position(self, method, layer, target, index) -> tuple:
         """(method, layer name, target, index) as the controls hold them, or an error naming the argument:

@@ -362,6 +362,8 @@ BAD_INPUTS["minicam.evaluate"] = [
     Bad("method_maps", lambda: call(evaluation_model(), IMAGES8, 0, "1", methods=["gradcam"]), ValueError, "methods"),
     Bad("method_maps", lambda: call(evaluation_model(), IMAGES8, 0, "1", methods=[1]), TypeError, "methods"),
     Bad("gradient_maps", lambda: call(evaluation_model(), IMAGES8[0], 0, "1"), ValueError, "x"),
+    Bad("pair_maps", lambda: call(evaluation_model(), evaluation_pairs(), "1", 0), ValueError, "batch_size"),
+    Bad("pair_maps", lambda: call(evaluation_model(), {"images": IMAGES8}, "1", 10), TypeError, "pairs"),
     Bad("in_batches", lambda: call(lambda t: {"t": t}, 0, IMAGES8), ValueError, "batch_size"),
     Bad("in_batches", lambda: call(lambda a, b: {"a": a}, 1, IMAGES8, IMAGES8[:1]), ValueError, "tensors"),
     Bad("score_row", lambda: call(evaluation_model(), IMAGES8, torch.tensor([0, 1]), torch.zeros(2, 4, 8, 8, dtype=torch.bool),
@@ -378,6 +380,33 @@ BAD_INPUTS["minicam.evaluate"] = [
     Bad("report", lambda: call([a_row()], "a note", 2, 1000), TypeError, "notes"),
     Bad("probe_out", lambda: call(__file__), NotADirectoryError, "--out"),
     Bad("probe_out", lambda: call(3), TypeError, "--out"),
+]
+
+NOT_AN_IMAGE = Path(__file__)   # a Python file: not an image, not a class list of the right length
+NO_EXPLAINING = ("minicam.explain._explain", "minicam.explain.load_image")
+
+BAD_INPUTS["minicam.explain"] = [
+    Bad("build_model", lambda: call("resnet1"), ValueError, "--model"),
+    Bad("build_model", lambda: call("minicam.models:no_such_function"), ValueError, "--model"),
+    Bad("build_model", lambda: call(None), TypeError, "--model"),
+    Bad("load_model", lambda: call("shapes_vgg", MISSING_DIR), FileNotFoundError, "--weights"),
+    Bad("load_model", lambda: call("resnet18"), ValueError, "--weights"),
+    Bad("load_model", lambda: call("shapes_vgg", str(NOT_AN_IMAGE)), ValueError, "--weights"),
+    Bad("Preprocess", lambda: call(0), ValueError, "size"),
+    Bad("Preprocess", lambda: call(224, std=(0.2, 0.0, 0.2)), ValueError, "std"),
+    Bad("Preprocess", lambda: call(224, mean=(0.5, 0.5)), ValueError, "mean"),
+    Bad("Preprocess", lambda: call(224, resize=100), ValueError, "resize"),
+    Bad("load_image", lambda: call(MISSING_DIR), FileNotFoundError, "path"),
+    Bad("load_image", lambda: call(NOT_AN_IMAGE), ValueError, str(NOT_AN_IMAGE)),
+    Bad("find_images", lambda: call([MISSING_DIR]), FileNotFoundError, "--images"),
+    Bad("read_classes", lambda: call(MISSING_DIR), FileNotFoundError, "--classes"),
+    Bad("main", lambda: call(["--model", "resnet1", "--images", __file__, "--out", SCRATCH_OUT]), SystemExit, "--model",
+        NO_EXPLAINING),
+    Bad("main", lambda: call(["--model", "shapes_vgg", "--images", MISSING_DIR]), SystemExit, "--images", NO_EXPLAINING),
+    Bad("main", lambda: call(["--model", "shapes_vgg", "--images", __file__, "--top", "0"]), SystemExit, "--top",
+        NO_EXPLAINING),
+    Bad("main", lambda: call(["--model", "shapes_vgg", "--images", __file__, "--batch-size", "0"]), SystemExit,
+        "--batch-size", NO_EXPLAINING),
 ]
 
 BAD_INPUTS["minicam.models"] = [
@@ -517,6 +546,9 @@ BAD_INPUTS["minicam.hooks"] = [
     Bad("score_sum", lambda: call(torch.rand(2, 3), torch.tensor([0.0, 1.0])), ValueError, "targets"),
     Bad("score_grad", lambda: call(*no_graph_scores(), "layer '1'"), NotApplicable, "layer"),
     Bad("score_grad", lambda: call(torch.rand(2, 3), torch.tensor([0]), torch.rand(2), "x"), ValueError, "targets"),
+    Bad("pair_rows", lambda: call(ACTS, [[0, 1], [1, 0]]), TypeError, "targets"),
+    Bad("pair_rows", lambda: call(ACTS[:1], torch.tensor([[0, 1], [1, 0]])), ValueError, "t"),
+    Bad("per_image", lambda: call(torch.rand(3, 4, 4), torch.tensor([[0, 1], [1, 0]])), ValueError, "maps"),
     Bad("capture", lambda: call(relu_model(), with_nan(X8), 0, "1"), ValueError, "x"),
     Bad("capture", lambda: call(relu_model(), X8, np.float64(1.0), "1"), TypeError, "target"),
     Bad("capture", lambda: call(relu_model(), X8, 0, "relu"), ValueError, "layer"),
@@ -760,6 +792,7 @@ def test_the_table_walks_the_modules_of_issue_12():
     assert "minicam.lrp" in BAD_INPUTS
     assert {"minicam.checks", "minicam.hooks", "minicam.gradients", "minicam.methods"} <= set(BAD_INPUTS)
     assert "minicam.sanity" in BAD_INPUTS
+    assert "minicam.explain" in BAD_INPUTS
 
 
 def test_a_new_function_without_a_row_is_caught(monkeypatch):

@@ -143,3 +143,18 @@ def test_not_applicable_needs_a_message():
             Unsupported(bad)
     with pytest.raises(TypeError, match="message"):
         NotApplicable()
+
+
+def test_several_classes_per_image_only_where_asked_for():
+    table = torch.tensor([[0, 3], [1, 1]])
+    assert torch.equal(check_targets(table, 2, 4, several=True), table)
+    assert check_targets(np.array([[2, 0]]), 3, 4, several=True).tolist() == [[2, 0]] * 3   # one row for all
+    assert check_targets([0, 3], 2, 4, several=True).tolist() == [0, 3]                    # (N,) stays (N,)
+    with pytest.raises(ValueError, match="int or 1-D, got shape"):
+        check_targets(table, 2, 4)
+    with pytest.raises(ValueError, match=r"needs K >= 1 classes"):
+        check_targets(torch.zeros(2, 0, dtype=torch.long), 2, 4, several=True)
+    with pytest.raises(ValueError, match="3 rows but x holds 2 images"):
+        check_targets(torch.zeros(3, 1, dtype=torch.long), 2, 4, several=True)
+    with pytest.raises(TypeError, match=r"give a \(N, K\) tensor"):
+        check_targets([[0, 1], [1, 0]], 2, 4, several=True)

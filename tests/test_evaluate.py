@@ -239,3 +239,27 @@ def test_candidate_layers_are_the_maps_that_run_once():
     resnet = minicam.models.ShapesResNet().eval()
     usable = evaluate.candidate_layers(resnet)
     assert "layer4" in usable and "layer2" in usable and "layer4.0.relu" not in usable and "fc" not in usable
+
+
+# ---- issue 14: every class of an image from one forward pass -------------------------------------------
+
+def test_pair_maps_are_the_maps_of_each_pair_with_one_forward_pass_per_image(pairs):
+    model = gap_model()
+    calls = []
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        got = evaluate.pair_maps(model, pairs, "relu2", batch_size=100)
+    finally:
+        handle.remove()
+    expected = evaluate.method_maps(model, pairs["images"], pairs["classes"], "relu2")   # pair by pair
+    assert list(got) == list(expected)
+    for name in got:
+        torch.testing.assert_close(got[name], expected[name])
+    counts = torch.bincount(pairs["image"])
+    assert counts.max() > 1 and len(counts.unique()) > 1   # images with several classes, and different numbers
+    # per group of images with the same number of classes: the CAM family's one capture and Relevance-CAM's
+    # one pass -- never one per pair
+    assert len(calls) == 2 * len(counts.unique()) < 2 * len(pairs["classes"])
+    shallow = evaluate.pair_maps(model, pairs, "relu1", batch_size=1)
+    assert isinstance(shallow["CAM"], NotApplicable)
+    torch.testing.assert_close(shallow["Grad-CAM"], minicam.gradcam(model, pairs["images"], pairs["classes"], "relu1"))

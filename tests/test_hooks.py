@@ -230,3 +230,32 @@ def test_numpy_integers_are_targets():
     torch.testing.assert_close(minicam.saliency(model, x, np.int64(2)), minicam.saliency(model, x, 2), rtol=0, atol=0)
     with pytest.raises(TypeError, match="integer class indices"):
         minicam.gradcam(model, x, np.array([1.0, 2.0]), "relu2")
+
+
+# ---- issue 14: a target of T classes per image -------------------------------------------------------
+
+def test_capture_of_classes_per_image_has_a_row_per_image_and_class():
+    model, x = small_model().eval(), torch.rand(2, 3, 8, 8)
+    targets = torch.tensor([[2, 0, 1], [1, 1, 2]])
+    cap = minicam.capture(model, x, targets, "relu2")
+    assert cap.acts.shape == (6, 6, 8, 8) and cap.scores.shape == (6, 3)
+    for row, (i, k) in enumerate((i, k) for i in range(2) for k in range(3)):   # image by image
+        one = minicam.capture(model, x[i:i + 1], int(targets[i, k]), "relu2")
+        torch.testing.assert_close(cap.grads[row], one.grads[0])   # one image or two: the last bits may differ
+        torch.testing.assert_close(cap.acts[row], one.acts[0])
+        torch.testing.assert_close(cap.scores[row], one.scores[0])
+    saliency = minicam.capture(model, x, targets, None)                 # the input as A, too
+    torch.testing.assert_close(saliency.grads[4], minicam.capture(model, x[1:], 1, None).grads[0])
+
+
+def test_pair_rows_and_per_image_undo_each_other():
+    from minicam.hooks import pair_rows, per_image
+    t, targets = torch.arange(6.0).view(2, 3), torch.tensor([[0, 1], [2, 2]])
+    rows = pair_rows(t, targets)
+    assert rows.tolist() == [[0, 1, 2], [0, 1, 2], [3, 4, 5], [3, 4, 5]]
+    assert per_image(rows, targets).shape == (2, 2, 3) and torch.equal(per_image(rows, targets)[:, 0], t)
+    assert pair_rows(t, targets[:, 0]) is t and per_image(t, targets[:, 0]) is t and per_image(t, 1) is t
+    with pytest.raises(ValueError, match="one row per image, 2 as targets has"):
+        pair_rows(t[:1], targets)
+    with pytest.raises(ValueError, match="a multiple of the target's 2 classes per image, got \\(3, 3\\)"):
+        per_image(torch.rand(3, 3), targets)

@@ -160,3 +160,74 @@ def test_a_layer_with_2d_output_is_not_applicable_naming_it(name, layer):
     model = small_model()
     with pytest.raises(NotApplicable, match=r"(?s)needs a layer with \(N, K, h, w\) output; .*gives \(2, [36]\).*conv"):
         METHODS[name](model, torch.rand(2, 3, 8, 8), 0, layer or model)
+
+
+# ---- issue 14: T classes per image from one forward pass -----------------------------------------------
+
+def forward_calls(model):
+    """A list that grows by one at each forward pass of the whole model (its top module), and the hook's handle."""
+    calls = []
+    return calls, model.register_forward_hook(lambda *_: calls.append(1))
+
+
+def check_classes_per_image(name, model, x, targets, layer):
+    """METHODS[name] with (N, T) targets: the T separate calls stacked, with the forward passes of one call."""
+    method = METHODS[name]
+    calls, handle = forward_calls(model)
+    try:
+        together = method(model, x, targets, layer)
+        one_call = len(calls)
+        separate = [method(model, x, targets[:, k], layer) for k in range(targets.shape[1])]
+    finally:
+        handle.remove()
+    assert together.shape == (len(x), targets.shape[1], *separate[0].shape[1:])
+    torch.testing.assert_close(together, torch.stack(separate, dim=1))
+    assert len(calls) == one_call * (targets.shape[1] + 1)  # as many forward passes as one separate call
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_classes_per_image_are_the_separate_calls_from_one_forward_pass(name):
+    model, x = small_model(), torch.rand(3, 3, 8, 8)
+    targets = torch.tensor([[2, 0, 1], [1, 1, 0], [0, 2, 2]])   # a class twice in a row is allowed
+    check_classes_per_image(name, model, x, targets, "relu2")
+    check_classes_per_image(name, model, x, targets.numpy(), "relu2")   # a numpy array works too
+    got = METHODS[name](model, x, torch.tensor([[2, 0]]), "relu2")     # one row: the same classes for all
+    torch.testing.assert_close(got, METHODS[name](model, x, torch.tensor([[2, 0]] * 3), "relu2"))
+    assert METHODS[name](model, x, 1, "relu2").dim() == got.dim() - 1   # an int keeps returning (N, ...)
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    import torchvision
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(num_classes=6).eval()
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_classes_per_image_on_a_torchvision_resnet(name, resnet18):
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    layer = "layer4" if name == "CAM" else "layer3"   # CAM needs the GAP -> fc layer
+    check_classes_per_image(name, resnet18, x, torch.tensor([[4, 1]]), layer)
+
+
+@pytest.mark.parametrize("name", CAM_FAMILY)
+def test_cam_family_from_one_capture_of_classes_per_image(name):
+    model, x, targets = small_model(), torch.rand(2, 3, 8, 8), torch.tensor([[2, 0], [1, 1]])
+    cap = minicam.capture(model, x, targets, "relu2")
+    assert len(cap.scores) == len(cap.acts) == len(cap.grads) == 4    # one row per (image, class) pair
+    torch.testing.assert_close(METHODS[name].from_capture(model, "relu2", cap, targets),
+                               METHODS[name](model, x, targets, "relu2"), rtol=0, atol=0)
+    torch.testing.assert_close(METHODS[name].from_capture(model, "relu2", cap, targets.flatten()),
+                               METHODS[name](model, x, targets, "relu2").flatten(0, 1), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("target, message", [
+    (torch.zeros(2, 0, dtype=torch.long), "K >= 1"),
+    (torch.zeros(3, 2, dtype=torch.long), "3 rows but x holds 2 images"),
+    (torch.tensor([[0, 3], [1, 1]]), "target 3 is out of range"),
+    (torch.zeros(2, 2, 1, dtype=torch.long), r"or \(N, K\) for K classes per image"),
+])
+@pytest.mark.parametrize("name", METHODS)
+def test_bad_classes_per_image_name_the_target(name, target, message):
+    with pytest.raises(ValueError, match=message):
+        METHODS[name](small_model(), torch.rand(2, 3, 8, 8), target, "relu2")

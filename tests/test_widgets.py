@@ -361,7 +361,7 @@ def test_an_error_is_drawn_in_the_picture_in_an_error_box():
     ex = Explorer(model, small_images())
     before = ex.png
     model.broken = True
-    ex.class_menu.value = (ex.class_menu.value + 1) % 3
+    ex.image_slider.value = 1  # an image not computed yet (another class of image 0 would come from the cache)
     assert ex.error is not None and ex.png != before
     assert ex.figure._message.get_bbox_patch().get_edgecolor()[:3] != (0.8, 0.6, 0.0)  # not the notice's colours
 
@@ -424,3 +424,58 @@ def test_bad_arguments_are_refused_before_the_model_runs(monkeypatch):
                    {"images": small_images().double() * float("nan")}):
         with pytest.raises((TypeError, ValueError)):
             Explorer(small_model(), **{"images": small_images(), **kwargs})
+
+
+# ---- issue 14: switching class costs no forward pass ----------------------------------------------------
+
+def counting_forward_passes(model):
+    calls = []
+    return calls, model.register_forward_hook(lambda *_: calls.append(1))
+
+
+def test_switching_class_costs_no_forward_pass():
+    """Each method's maps of every class come from the first pass at an image and layer: moving the class
+    menu afterwards runs the model not once. (That the maps are the direct calls' is checked at every
+    position by the sweeps above, which go through the same cache.)"""
+    model, images = small_model(), small_images()
+    ex = Explorer(model, images)
+    recording(ex)  # nothing drawn: only the passes are counted
+    calls, handle = counting_forward_passes(model)
+    try:
+        for method in ex.methods:
+            ex.show(method=method, layer="4", index=1, target=0)   # each method's first pass at this image
+        first = len(calls)
+        assert 0 < first <= 2 * len(ex.methods)   # Guided Grad-CAM: Grad-CAM's pass and guided backprop's
+        shown = {(method, target): ex.show(method=method, target=target)
+                 for method in ex.methods for target in (1, 2, 0)}
+        assert len(calls) == first   # every class, every method: no pass
+        ex.show(layer="1", method="Grad-CAM")   # another layer: one pass, for every class of it
+        ex.show(target=2)
+        assert len(calls) == first + 1
+    finally:
+        handle.remove()
+    assert ex.error is None and all(raw is not None for raw in shown.values())
+    assert_close(shown["Grad-CAM++", 2], minicam.gradcam_pp(model, images[1:2], 2, "4")[0])
+
+
+def test_a_class_outside_the_top_ones_costs_one_pass_and_is_cached():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 12))
+    images = small_images(n=1)
+    ex = Explorer(model, images, methods=["Grad-CAM", "Grad-CAM++"])
+    recording(ex)
+    ranked = model(images)[0].argsort(descending=True).tolist()
+    assert ex.top[0] == tuple(sorted(ranked[:8]))
+    calls, handle = counting_forward_passes(model)
+    try:
+        for target in ranked[:8]:       # the best eight: from the pass of the first render, at construction
+            ex.show(target=target, method="Grad-CAM")
+        assert len(calls) == 0
+        low = ranked[-1]
+        shown = [ex.show(target=low, method=method) for method in ("Grad-CAM++", "Grad-CAM", "Grad-CAM++")]
+        assert len(calls) == 1          # one of the others: its own pass, once
+    finally:
+        handle.remove()
+    assert_close(shown[0], minicam.gradcam_pp(model, images, low, "1")[0])
+    assert_close(shown[1], minicam.gradcam(model, images, low, "1")[0])

@@ -1,0 +1,279 @@
+"""`python -m minicam.explain` on a folder of real files: a photograph, a greyscale PNG, an RGBA PNG, a
+rotated-EXIF JPEG, a corrupt file and a text file. The good images are explained (PNG, CSV, gallery) and
+the CSV's numbers are the direct minicam calls on the same preprocessed tensors; the bad files are named
+and skipped; every bad argument is one clear message and exit status 2. Offline: the weights are random
+ones saved to a temporary file (or put where torch's cache would keep a download)."""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.cbook
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+import torchvision
+
+import minicam
+from minicam import explain
+from minicam.explain import IMAGENET_MEAN, IMAGENET_STD, Preprocess, find_images, load_image, main
+
+PHOTO = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))  # 512 x 600, a real photograph
+GOOD = ("grace_hopper.jpg", "grey.png", "rgba.png", "rotated.jpg", "more/palette.png")
+BAD = ("corrupt.jpg", "notes.txt")
+
+
+@pytest.fixture(scope="module")
+def resnet(tmp_path_factory):
+    """A torchvision ResNet-18 with random (seeded) weights, and the file its state_dict is saved in."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    path = tmp_path_factory.mktemp("weights") / "resnet18.pt"
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A folder of the files a user might have: good images of every kind, a corrupt one, a text file,
+    one in a subfolder, and a hidden file (left out, not reported)."""
+    folder = tmp_path_factory.mktemp("photos")
+    shutil.copy(PHOTO, folder / "grace_hopper.jpg")
+    rng = np.random.default_rng(0)
+    PIL.Image.fromarray(rng.integers(0, 256, (30, 40), dtype=np.uint8)).save(folder / "grey.png")
+    rgba = rng.integers(0, 256, (50, 30, 4), dtype=np.uint8)
+    rgba[:10, :, 3] = 0  # a transparent band: it must come out white
+    PIL.Image.fromarray(rgba).save(folder / "rgba.png")
+    upright = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)  # stored 48 wide, 32 high; shown rotated
+    rotated = PIL.Image.fromarray(upright)
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # EXIF orientation 6: turn 90 degrees clockwise to show it upright
+    rotated.save(folder / "rotated.jpg", exif=exif)
+    (folder / "more").mkdir()
+    PIL.Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).convert("P").save(folder / "more/palette.png")
+    (folder / "corrupt.jpg").write_bytes(PHOTO.read_bytes()[:600])  # a JPEG cut short
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / ".hidden.png").write_bytes(b"")
+    return folder
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def usage_error(argv, capsys) -> str:
+    """main(argv) must exit with status 2 and one message, no traceback; returns the message."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("usage:") and "Traceback" not in err
+    assert err.count("error:") == 1
+    return err.split("error: ", 1)[1]
+
+
+def check_against_minicam(model, path, rows, saved):
+    """The CSV rows and the saved maps of one image (top 2, Grad-CAM and Grad-CAM++, --size 64) are the
+    direct minicam calls on the same preprocessed tensor."""
+    preprocess = Preprocess(64, IMAGENET_MEAN, IMAGENET_STD)
+    image = load_image(path)
+    x = preprocess(image)[None]
+    with torch.no_grad():
+        scores = model(x)[0]
+    for rank, k in enumerate(scores.topk(2).indices.tolist(), 1):
+        for method, function in (("Grad-CAM", minicam.gradcam), ("Grad-CAM++", minicam.gradcam_pp)):
+            row = next(row for row in rows if row["rank"] == str(rank) and row["method"] == method)
+            assert (row["class"], row["class_index"], row["layer"]) == (f"class {k}", str(k), "layer4")
+            assert float(row["logit"]) == pytest.approx(scores[k].item(), rel=1e-5)
+            assert float(row["probability"]) == pytest.approx(torch.softmax(scores, 0)[k].item(), rel=1e-4)
+            # the map is the direct call's (layer4: the explorer's default for a ResNet), and the CSV's peak is
+            # its maximum, upsampled, in the original image's pixels (from the saved map: one image or a
+            # batch of three may move a near-tie of this random network's 2x2 maps)
+            raw = saved["maps"][method][rank - 1]
+            torch.testing.assert_close(raw, function(model, x, k, "layer4")[0])
+            r, c = divmod(int(minicam.upsample(raw, 64).argmax()), 64)
+            peak = preprocess.to_image(r, c, (image.height, image.width))
+            assert (int(row["peak_row"]), int(row["peak_col"])) == peak
+
+
+# ---- a folder of the user's files -------------------------------------------------------------------------
+
+def test_a_folder_is_explained_the_bad_files_named_and_the_numbers_are_minicams(resnet, photos, tmp_path, capsys):
+    model, weights = resnet
+    out = tmp_path / "out"
+    code = main(["--model", "resnet18", "--weights", str(weights), "--images", str(photos), "--size", "64",
+                 "--top", "2", "--methods", "gradcam", "Grad-CAM++", "--save-maps", "--batch-size", "3",
+                 "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1  # some files were skipped
+    for name in BAD:
+        assert f"skipped {photos / name}:" in err
+    assert ".hidden" not in err and err.count("skipped") == len(BAD)
+    stems = {Path(name).stem for name in GOOD}
+    assert {p.stem for p in out.glob("*.png")} == stems and {p.stem for p in out.glob("*.pt")} == stems
+    rows = read_csv(out / "maps.csv")
+    assert list(rows[0]) == list(explain.CSV_COLUMNS) and len(rows) == len(GOOD) * 2 * 2
+    for name in GOOD:
+        check_against_minicam(model, photos / name, [row for row in rows if row["image"] == str(photos / name)],
+                              torch.load(out / f"{Path(name).stem}.pt", weights_only=True))
+    assert torch.load(out / "rotated.pt", weights_only=True)["size"] == (48, 32)  # upright: 48 high, 32 wide
+    page = (out / "index.html").read_text()
+    for name in GOOD:
+        assert f'href="{Path(name).stem}.png"' in page
+    assert "href='maps.csv'" in page and "corrupt.jpg" in page and "notes.txt" in page and "file://" not in page
+
+
+def test_images_are_read_as_a_user_would_see_them(photos):
+    upright = load_image(photos / "rotated.jpg")
+    assert upright.size == (32, 48) and upright.mode == "RGB"   # (width, height): turned as EXIF says
+    raw = PIL.Image.open(photos / "rotated.jpg")
+    assert raw.size == (48, 32)
+    grey = np.asarray(load_image(photos / "grey.png"))
+    assert grey.shape == (30, 40, 3) and (grey[..., 0] == grey[..., 2]).all()
+    rgba = np.asarray(load_image(photos / "rgba.png"))
+    assert (rgba[:10] == 255).all() and rgba.shape == (50, 30, 3)   # transparent pixels on white
+    assert load_image(photos / "more/palette.png").mode == "RGB"
+    for name in BAD:
+        with pytest.raises(ValueError, match=f"{name}: .*give a JPEG, PNG, WebP or BMP image"):
+            load_image(photos / name)
+
+
+def test_find_images_searches_folders_once_each_without_hidden_files(photos):
+    found = find_images([photos, photos / "grey.png"])
+    assert sorted(p.relative_to(photos).as_posix() for p in found) == sorted(GOOD + BAD)
+    with pytest.raises(FileNotFoundError, match="--images: no such file or folder"):
+        find_images([photos / "missing"])
+
+
+def test_preprocessing_is_torchvisions_and_peaks_land_where_the_pixels_were():
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1   # its metadata ship with torchvision: no download
+    t = weights.transforms()
+    preprocess = Preprocess(t.crop_size[0], tuple(t.mean), tuple(t.std), t.resize_size[0], t.interpolation)
+    for height, width, top, left in ((300, 500, 200, 300), (517, 333, 100, 40), (260, 256, 128, 128)):
+        image = np.zeros((height, width, 3), dtype=np.uint8)
+        image[top:top + 20, left:left + 20] = 255   # a white square: where is it in the input?
+        image = PIL.Image.fromarray(image)
+        x = preprocess(image)
+        torch.testing.assert_close(x, t(image), rtol=0, atol=0)
+        rows, cols = (preprocess.view(image).sum(0) > 1.5).nonzero(as_tuple=True)
+        r, c = preprocess.to_image(int(rows.float().mean()), int(cols.float().mean()), (height, width))
+        assert top <= r < top + 20 and left <= c < left + 20
+
+
+# ---- torchvision weights by name: from the cache only -------------------------------------------------------
+
+def test_named_weights_come_from_the_cache_or_a_clear_message(resnet, tmp_path, monkeypatch, capsys):
+    model, weights_file = resnet
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    argv = ["--model", "resnet18", "--weights", "IMAGENET1K_V1", "--images", str(PHOTO), "--top", "1",
+            "--out", str(tmp_path / "out"), "--quiet"]
+    message = usage_error(argv, capsys)
+    assert f"expected at {cached}" in message and "--allow-download" in message and weights.url in message
+    cached.parent.mkdir(parents=True)
+    shutil.copy(weights_file, cached)   # as if downloaded before
+    assert main(argv) == 0
+    (row,) = read_csv(tmp_path / "out" / "maps.csv")
+    image = load_image(PHOTO)
+    x = weights.transforms()(image)[None]   # the weights' own preprocessing: resize 256, centre 224
+    with torch.no_grad():
+        scores = model(x)[0]
+    k = int(scores.argmax())
+    assert row["class"] == weights.meta["categories"][k] and row["class_index"] == str(k)
+    assert float(row["logit"]) == pytest.approx(scores[k].item(), rel=1e-5)
+    r, c = divmod(int(minicam.upsample(minicam.gradcam(model, x, k, "layer4")[0], 224).argmax()), 224)
+    preprocess = Preprocess(224, tuple(weights.transforms().mean), tuple(weights.transforms().std), 256)
+    assert (int(row["peak_row"]), int(row["peak_col"])) == preprocess.to_image(r, c, (600, 512))
+
+
+# ---- bad arguments: one message, exit status 2, before any image is read ------------------------------------
+
+def test_bad_arguments_are_one_message_and_exit_2(resnet, photos, tmp_path, capsys):
+    _, weights = resnet
+    classes = tmp_path / "five.txt"
+    classes.write_text("a\nb\nc\nd\ne\n")
+    out = tmp_path / "out"
+    common = ["--images", str(photos), "--out", str(out), "--quiet"]
+    cases = [  # the cheap shapes models where the model does not matter
+        (["--model", "resnet1", "--weights", str(weights)], "unknown model 'resnet1' (did you mean ['resnet18'"),
+        (["--model", "resnet18", "--weights", str(tmp_path / "none.pt")], "--weights: no such file"),
+        (["--model", "shapes_resnet", "--weights", str(weights)], "does not fit --model shapes_resnet"),
+        (["--model", "resnet18", "--weights", str(weights), "--classes", str(classes)],
+         "has 5 classes, but the model gives 1000 scores per image"),
+        (["--model", "shapes_vgg", "--layer", "relu9"], "--layer: 'relu9' not found"),
+        (["--model", "shapes_resnet", "--layer", "layer4.0.relu"], "cannot be used"),
+        (["--model", "shapes_vgg", "--methods", "gradcamm"], "--methods: unknown ['gradcamm']"),
+        (["--model", "resnet18"], "--weights is needed for resnet18"),
+        (["--model", "shapes_vgg", "--methods", "cam", "--layer", "relu2"], "--methods: CAM does not apply here"),
+        (["--model", "shapes_vgg", "--top", "5"], "--top must be between 1 and the model's 4 classes"),
+    ]
+    for argv, expected in cases:
+        assert expected in usage_error(argv + common, capsys), argv
+    assert "--images: no such file or folder" in usage_error(
+        ["--model", "shapes_vgg", "--images", str(tmp_path / "nowhere"), "--out", str(out)], capsys)
+    assert not out.exists()   # refused before anything was written
+
+
+def test_a_whole_pickled_model_needs_trust_checkpoint(photos, tmp_path, capsys):
+    model = minicam.models.load_pretrained("shapes_resnet")
+    whole = tmp_path / "whole.pt"
+    torch.save(model, whole)
+    argv = ["--model", "shapes_resnet", "--weights", str(whole), "--images", str(photos / "grey.png"),
+            "--out", str(tmp_path / "out"), "--quiet"]
+    message = usage_error(argv, capsys)
+    assert "runs code stored in the file" in message and "--trust-checkpoint" in message
+    assert main(argv + ["--trust-checkpoint"]) == 0
+    assert len(read_csv(tmp_path / "out" / "maps.csv")) == 3   # the shapes world's default: top 3 of 4
+
+
+def test_your_own_function_and_class_file_and_the_layer_list(photos, tmp_path, capsys):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("round\nboxy\npointy\nplus\n")
+    out = tmp_path / "out"
+    shipped = str(minicam.models.weights_path("shapes_resnet"))
+    assert main(["--model", "minicam.models:shapes_resnet", "--weights", shipped, "--classes", str(classes),
+                 "--size", "64", "--mean", "0", "0", "0", "--std", "1", "1", "1", "--prob", "sigmoid", "--top", "4",
+                 "--images", str(photos / "grey.png"), "--out", str(out), "--quiet"]) == 0
+    rows = read_csv(out / "maps.csv")
+    assert sorted(row["class"] for row in rows) == sorted(["round", "boxy", "pointy", "plus"])
+    assert main(["--model", "shapes_resnet", "--list-layers"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in listed]
+    assert names[:4] == ["conv1", "bn1", "relu", "maxpool"]
+    assert "layer4.0.conv2" in names and "layer4.0.relu" not in names   # it runs twice
+    assert [line.split()[0] for line in listed if line.endswith("<- default")] == ["layer4"]
+
+
+def test_the_command_runs_as_a_program(photos, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(minicam.__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "minicam.explain", "--model", "shapes_vgg", "--methods", "cam",
+                          "--images", str(photos / "grey.png"), str(photos / "notes.txt"), "--out", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"skipped {photos / 'notes.txt'}: not an image" in run.stderr
+    assert "explained 1 of 2 images (1 skipped)" in run.stdout
+    assert (tmp_path / "grey.png").is_file() and (tmp_path / "index.html").is_file()
+
+
+def test_a_fine_tuned_torchvision_head_in_a_wrapped_state_dict(photos, tmp_path):
+    """A resnet18 trained on 5 classes, saved as a training script might (under "state_dict", with
+    DataParallel's "module." prefix): rebuilt with 5 outputs, named by --classes."""
+    torch.manual_seed(0)
+    tuned = torchvision.models.resnet18(num_classes=5).eval()
+    path = tmp_path / "tuned.pt"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in tuned.state_dict().items()}}, path)
+    classes = tmp_path / "five.txt"
+    classes.write_text("a\nb\nc\nd\ne\n")
+    out = tmp_path / "out"
+    assert main(["--model", "resnet18", "--weights", str(path), "--classes", str(classes), "--size", "32",
+                 "--images", str(photos / "grey.png"), "--out", str(out), "--quiet"]) == 0
+    rows = read_csv(out / "maps.csv")
+    with torch.no_grad():
+        scores = tuned(Preprocess(32)(load_image(photos / "grey.png"))[None])[0]
+    assert [row["class"] for row in rows] == ["abcde"[k] for k in scores.topk(3).indices.tolist()]
+    assert float(rows[0]["logit"]) == pytest.approx(scores.max().item(), rel=1e-5)
