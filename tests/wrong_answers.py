@@ -20,4 +20,63 @@ WRONG_ANSWERS = {
                 "answer = ('shapes_resnet', sum(p.numel() for n, p in models['shapes_resnet'].named_parameters()"
                 " if n.endswith('weight')))   # biases forgotten"],
     },
+    "01_gradients": {
+        "ex1": ["answer = torch.tensor([[0., 1.], [2., 1.]])   # the largest w, not the largest |w|",
+                "answer = torch.tensor([[0., 4.], [3., 1.]])   # the sum over the planes",
+                "answer = torch.tensor([[4., 2.], [1., 3.]])   # class 0's map"],
+        "ex2": ["answer = Fraction(7, 8)                      # r_2",
+                "answer = Fraction(3, 2)                      # no penalty: three steps of lr"],
+        "ex3": ["answer = (0.20, 0.21)                        # swapped",
+                "answer = (round(share(minicam.saliency(load_pretrained('shapes_resnet'), x_p[:50], cls[:50]), "
+                "others[:50]), 2), round(share(minicam.saliency(vgg, x_p[:50], cls[:50]), others[:50]), 2))"
+                "   # the share on the other objects"],
+    },
+    "02_cam": {
+        "ex1": ["answer = Fraction(-1)                  # the sum of L^1, not its mean",
+                "answer = Fraction(9, 8)                # y^0",
+                "answer = Fraction(-1, 4) + Fraction(1, 4)   # b_0 added"],
+        "ex2": ["answer = torch.ones(3, 3)              # every class sums all channels",
+                "answer = torch.eye(3) / 3              # the mean taken twice"],
+        "ex3": ["answer = (0.247, 0.271, True)          # the verdict the wrong way round",
+                "answer = (0.271, 0.247, True)          # the thresholds swapped",
+                "vgg_maps = maps_at_image['CAM, shapes VGG (relu6)']\n"
+                "answer = (round(box_ious(vgg_maps, 0.15).mean().item(), 3), "
+                "round(box_ious(vgg_maps, 0.2).mean().item(), 3), False)   # the VGG's"],
+    },
+    "03_gradcam": {
+        "ex1": ["answer = Fraction(1, 3)                # row 3, column 2: counted from 0",
+                "answer = Fraction(0)                   # the old weights (1/3, -2/3)"],
+        "ex2": ["answer = dy1_dX.clone()                # the first score's gradient",
+                "answer = torch.zeros(3, 3, dtype=torch.float64)\n"
+                "for i in range(2):\n"
+                "    for j in range(2):\n"
+                "        answer[i:i + 2, j:j + 2] = W2[1].view(2, 2)[i, j] * W1   # overlaps overwritten, not added"],
+        "ex3": ["answer = 16                            # h alone",
+                "answer = 64                            # the ResNet's Z"],
+        "ex4": ["answer = 'relu6'                       # the last layer, as document 003 argues",
+                "answer = 'relu5'"],
+    },
+    "03b_finding_bias": {
+        "ex1": ["answer = 0.91                          # the patch left where it was (section 3)",
+                "answer = 1.0                           # the share that says 'no circle'"],
+        "ex2": ["m = minicam.gradcam(models['biased'], x_cue, k_cue, 'relu6')\n"
+                "answer = (round(m[:, :4, :4].sum(dim=(1, 2)).mean().item(), 2), True)   # the circle's evidence",
+                "m = minicam.gradcam(models['unbiased'], x_cue, CLASSES.index('square'), 'relu6')\n"
+                "answer = (round(m[:, :4, :4].sum(dim=(1, 2)).mean().item(), 2), False)  # the unbiased model"],
+        "ex3": ["answer = 1                             # one cell: 5 pixels fit in 4 + 1",
+                "answer = 9                             # 3 x 3"],
+    },
+    "04_guided_gradcam": {
+        "ex1": ["answer = 2                             # the count for +R",
+                "answer = 4                             # the deconvnet's count: -R > 0 alone"],
+        "ex2": ["answer = backward('guided', 1)         # the guided rule",
+                "answer = backward('deconvnet', 0)      # class 0"],
+        "ex3": ["answer = int((minicam.guided_gradcam(small, x_small, 0, 'relu') != 0).sum())   # class 0",
+                "answer = int((minicam.guided_backprop(small, x_small, 1) != 0).sum())          # guided backprop alone"],
+        "ex4": ["answer = (0.05, -0.12, False)          # the verdict the wrong way round",
+                "answer = (round(pearson(maps['saliency'][2:3], maps['saliency'][3:4]).item(), 2), "
+                "round(pearson(maps['Grad-CAM'][2:3], maps['Grad-CAM'][3:4]).item(), 2), True)   # saliency and Grad-CAM",
+                "answer = (round(pearson(maps['guided backprop'][0:1], maps['guided backprop'][1:2]).item(), 2), "
+                "round(pearson(maps['Guided Grad-CAM'][0:1], maps['Guided Grad-CAM'][1:2]).item(), 2), True)   # image two[0]"],
+    },
 }
