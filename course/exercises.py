@@ -112,8 +112,8 @@ def mark(nb) -> int:
     for ex in found:
         for index, meta in ((ex.answer, answer_metadata(ex)), (ex.test, test_metadata(ex))):
             cell = nb.cells[index]
-            cell.metadata["nbgrader"] = meta
-            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+            cell.metadata["nbgrader"] = nbformat.from_dict(meta)
+            cell.metadata["jupyter"] = nbformat.from_dict({**cell.metadata.get("jupyter", {}), "source_hidden": True})
     return len(found)
 
 
@@ -140,9 +140,10 @@ def _exercise_problems(nb, ex: Exercise) -> list[str]:
     lines = _lines(test)
     if BEGIN_HIDDEN not in lines or END_HIDDEN not in lines or not lines[0].startswith("assert "):
         out.append(f"{name}: the test cell must start with a visible assert and hold a hidden-tests region")
-    for cell, want in ((answer, answer_metadata(ex)), (test, test_metadata(ex))):
-        if cell.metadata.get("nbgrader") != want or not cell.metadata.get("jupyter", {}).get("source_hidden"):
-            out.append(f"{name}: cell {cells.index(cell)} needs the metadata {want} and jupyter.source_hidden "
+    for index, want in ((ex.answer, answer_metadata(ex)), (ex.test, test_metadata(ex))):
+        meta = cells[index].metadata
+        if meta.get("nbgrader") != want or not meta.get("jupyter", {}).get("source_hidden"):
+            out.append(f"{name}: cell {index} needs the metadata {want} and jupyter.source_hidden "
                        "(python -m course.exercises --mark writes both)")
     return out
 

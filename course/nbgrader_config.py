@@ -15,3 +15,7 @@ c.OverwriteCells.add_missing_cells = True
 
 # The per-cell limit; course/grade.py sets it from --cell-timeout (make grade CELL_TIMEOUT=...).
 c.Execute.timeout = 60
+# After a cell's reply nbgrader waits this long for the rest of its output and otherwise fails the whole
+# notebook. The default, 4 s, is too short for a kernel on a busy machine that has just been interrupted
+# at the cell limit (seen here: a submission lost every point that way).
+c.Execute.iopub_timeout = 30

@@ -79,4 +79,57 @@ WRONG_ANSWERS = {
                 "answer = (round(pearson(maps['guided backprop'][0:1], maps['guided backprop'][1:2]).item(), 2), "
                 "round(pearson(maps['Guided Grad-CAM'][0:1], maps['Guided Grad-CAM'][1:2]).item(), 2), True)   # image two[0]"],
     },
+    "05_gradcam_pp": {
+        "ex1": ["answer = Fraction(1)                   # eq. 6's weight, not eq. 19's",
+                "answer = Fraction(20, 80)              # Grad-CAM's weight",
+                "answer = Fraction(1, 22)               # alpha, not w"],
+        "ex2": ["answer = Fraction(6, 7)                # eq. 19 without the renormalisation",
+                "answer = 12                            # the sum of the gradient"],
+        "ex3": ["answer = 'relu4'",
+                "answer = 'relu2'"],
+    },
+    "06_lrp": {
+        "ex1": ["answer = Fraction(4)                   # the gradient alone, not gradient x input",
+                "answer = Fraction(-1)                  # input 1"],
+        "ex2": ["answer = {'epsilon'}                   # alpha-beta forgotten",
+                "answer = {'epsilon', 'gamma', 'alpha_beta'}"],
+        "ex3": ["answer = Fraction(-2)                  # LRP-0's relevance",
+                "answer = Fraction(2, 7)                # shared by |contribution|"],
+    },
+    "07_relevance_cam": {
+        "ex1": ["answer = Fraction(0)                   # the survey's start",
+                "answer = Fraction(1, 4)                # C = 4, the shapes world"],
+        "ex2": ["answer = (0.0, True)                   # 'the starts differ by a constant factor'",
+                "l_map = minicam.normalize(relevance_cam(model, x0, c_first, 'relu4', start='logit'))\n"
+                "s_map = minicam.normalize(relevance_cam(model, x0, c_first, 'relu4', start='survey'))\n"
+                "answer = (round((l_map - s_map).abs().max().item(), 2), False)   # the logit start"],
+        "ex3": ["answer = 'relu6'                       # the last layer",
+                "answer = 'relu1'                       # where it beats Grad-CAM most"],
+    },
+    "08_evaluation": {
+        "ex1": ["answer = (Fraction(100, 3), Fraction(100, 3))   # the gain kept as a negative drop",
+                "answer = (Fraction(100, 3), Fraction(125, 3))   # the two swapped",
+                "answer = (100 * (Fraction(3, 1) + 0 + 1) / 3, Fraction(100, 3))   # divided by O, not by Y"],
+        "ex2": ["answer = Fraction(4, 5)                # Loc(0.25)",
+                "answer = Fraction(9, 9)                # the box's share that is on"],
+        "ex3": ["answer = 30                            # ties counted half",
+                "answer = 40                            # ties counted as wins"],
+        "ex4": ["answer = (0.046, 0.013, False)         # the verdict the wrong way round",
+                "answer = (round(on['Grad-CAM++'].mean().item(), 3), round(on['CAM'].mean().item(), 3), False)"
+                "   # the on-target shares"],
+    },
+    "09_explorer": {
+        "ex1": ["answer = 'relu6'                       # the last layer",
+                "answer = 'relu5'"],
+        "ex2": ["with torch.no_grad():\n"
+                "    answer = round(biased(flipped.images[k_cue:k_cue + 1])[0, circle].item(), 3)   # the logit",
+                "with torch.no_grad():\n"
+                "    answer = round(torch.softmax(biased(flipped.images[k_cue:k_cue + 1]), 1)[0, circle].item(), 3)"
+                "   # a softmax over the classes",
+                "with torch.no_grad():\n"
+                "    answer = round(torch.sigmoid(vgg(flipped.images[k_cue:k_cue + 1]))[0, circle].item(), 3)"
+                "   # the unbiased model"],
+        "ex3": ["answer = ('layer4', 64)                # h * w, not h",
+                "answer = ('layer3', 16)"],
+    },
 }
