@@ -73,7 +73,7 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def test_cells(notebook: Path) -> list[tuple[str, float]]:
+def points_of(notebook: Path) -> list[tuple[str, float]]:
     """(grade_id, points) of the notebook's test cells in order."""
     cells = nbformat.read(notebook, as_version=4).cells
     return [(c.metadata.nbgrader["grade_id"], float(c.metadata.nbgrader["points"]))
@@ -120,33 +120,45 @@ def _start(sub: Submission, sandbox: Sandbox, config, log: Path) -> int:
 def _finish(sub: Submission, sandbox: Sandbox, out: Path) -> None:
     """After the grading process: stop what is left, keep the graded notebook and the scores."""
     sandbox.stop()
-    graded = sandbox.course / "autograded" / STUDENT / sub.stem / f"{sub.stem}.ipynb"
-    if sub.status == "graded" and graded.exists():
-        shutil.copyfile(graded, out / sub.student / f"{sub.stem}.ipynb")
-        sub.points = scores(sandbox.course, sub.stem, STUDENT)
+    if sub.status == "graded":
+        try:
+            sub.points = scores(sandbox.course, sub.stem, STUDENT)
+            shutil.copyfile(sandbox.course / "autograded" / STUDENT / sub.stem / f"{sub.stem}.ipynb",
+                            out / sub.student / f"{sub.stem}.ipynb")
+        except Exception as err:   # nbgrader said it graded, but left no usable gradebook or notebook
+            with (out / sub.student / f"{sub.stem}.log").open("a") as log:
+                print(f"{type(err).__name__}: {err}", file=log)
+            sub.status, sub.points = "failed", {}
     sandbox.remove()
 
 
 def _run(subs: list[Submission], sandboxes: list[Sandbox], config, out: Path, jobs: int, limit: float) -> None:
     """Grade every submission, `jobs` at a time, each stopped after `limit` seconds."""
     pending, running = list(zip(subs, sandboxes)), {}
-    while pending or running:
-        while pending and len(running) < jobs:
-            sub, sandbox = pending.pop(0)
-            (out / sub.student).mkdir(parents=True, exist_ok=True)
-            pid = _start(sub, sandbox, config, out / sub.student / f"{sub.stem}.log")
-            running[pid] = (sub, sandbox, time.monotonic() + limit)
-        for pid, (sub, sandbox, deadline) in list(running.items()):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if not done and time.monotonic() < deadline:
-                continue
-            if not done:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            sub.status = "stopped" if not done else ("graded" if os.waitstatus_to_exitcode(status) == 0 else "failed")
-            _finish(sub, sandbox, out)
-            del running[pid]
-        time.sleep(0.05)
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                sub, sandbox = pending.pop(0)
+                (out / sub.student).mkdir(parents=True, exist_ok=True)
+                pid = _start(sub, sandbox, config, out / sub.student / f"{sub.stem}.log")
+                running[pid] = (sub, sandbox, time.monotonic() + limit)
+            for pid, (sub, sandbox, deadline) in list(running.items()):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if not done and time.monotonic() < deadline:
+                    continue
+                if not done:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                exit_code = os.waitstatus_to_exitcode(status) if done else None
+                sub.status = "stopped" if not done else ("graded" if exit_code == 0 else "failed")
+                del running[pid]
+                _finish(sub, sandbox, out)
+            time.sleep(0.05)
+    finally:   # interrupted (Ctrl-C): stop what still runs
+        for pid, (_, sandbox, _) in running.items():
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            sandbox.remove()
 
 
 def _rows(sub: Submission, cells: list[tuple[str, float]], limit: float) -> list[tuple]:
@@ -168,7 +180,7 @@ def write_csv(path: Path, rows: list[tuple]) -> None:
 def grade(submissions: Path, out: Path, notebooks: Path = ROOT / "notebooks", cell_timeout: float = 60,
           notebook_timeout: float = 600, jobs: int = 2, uid_base: int = 62000) -> list[tuple]:
     """Grade every submission in `submissions` (see the module docstring); returns the CSV's rows."""
-    hand_outs = {p.stem: p for p in sorted(notebooks.glob("*.ipynb")) if test_cells(p)}
+    hand_outs = {p.stem: p for p in sorted(notebooks.glob("*.ipynb")) if points_of(p)}
     subs = find_submissions(submissions, set(hand_outs))
     out.mkdir(parents=True, exist_ok=True)
     run = Path(tempfile.mkdtemp(prefix="minicam-grade-"))
@@ -188,7 +200,7 @@ def grade(submissions: Path, out: Path, notebooks: Path = ROOT / "notebooks", ce
         _run(subs, sandboxes, config, out, jobs, notebook_timeout)
     finally:
         shutil.rmtree(run, ignore_errors=True)
-    rows = [row for sub in subs for row in _rows(sub, test_cells(hand_outs[sub.stem]), notebook_timeout)]
+    rows = [row for sub in subs for row in _rows(sub, points_of(hand_outs[sub.stem]), notebook_timeout)]
     write_csv(out / "grades.csv", rows)
     return rows
 

@@ -2,9 +2,9 @@
 
 Every step is nbgrader's own converter (GenerateAssignment, Autograde) run in this process, with
 course/nbgrader_config.py. Two additions, both for grading untrusted notebooks: `RestoreCells` puts the
-graded cells back as the source has them before nbgrader's own checks (nbgrader 0.9.6 stops with an
+graded cells back as they were handed out before nbgrader's own checks (nbgrader 0.9.6 stops with an
 error on the whole notebook when a student renames a test cell's grade_id or deletes an answer cell
-together with its test), and `scores` reads the gradebook.
+together with its test, so the student would lose every point), and `scores` reads the gradebook.
 """
 from __future__ import annotations
 
@@ -88,9 +88,9 @@ def _graded_cells(nb) -> dict[str, object]:
 
 class RestoreCells(NbGraderPreprocessor):
     """Makes the submission's graded cells (nbgrader metadata with a grade_id) those of the hand-out:
-    metadata as released for every grade_id it knows (first occurrence), metadata dropped for a grade_id
-    it does not know, and each missing graded cell inserted, as released (an answer cell as its stub),
-    after the graded cell that comes before it. nbgrader's OverwriteCells then restores the sources of
+    metadata as released for every grade_id it knows (at its first cell: a pasted copy comes after the
+    original), metadata dropped for a grade_id it does not know, and each missing graded cell inserted, as
+    released (an answer cell as its stub), after the graded cell that comes before it. nbgrader's OverwriteCells then restores the sources of
     the locked cells (the test cells, hidden tests included) from the gradebook."""
 
     release_notebook = Unicode(help="the student edition of the submitted notebook").tag(config=True)
@@ -101,7 +101,7 @@ class RestoreCells(NbGraderPreprocessor):
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader")
             grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-            if grade_id in known and grade_id not in seen:
+            if isinstance(grade_id, str) and grade_id in known and grade_id not in seen:
                 cell.metadata["nbgrader"] = nbformat.from_dict(dict(known[grade_id].metadata["nbgrader"]))
                 seen.append(grade_id)
             elif meta is not None:
@@ -114,11 +114,11 @@ class RestoreCells(NbGraderPreprocessor):
 
     @staticmethod
     def _position(nb, order: list[str], grade_id: str) -> int:
-        earlier = order[:order.index(grade_id)]
-        for index in range(len(nb.cells) - 1, -1, -1):
-            if nb.cells[index].metadata.get("nbgrader", {}).get("grade_id") in earlier:
-                return index + 1
-        return len(nb.cells)
+        ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells]
+        earlier, later = order[:order.index(grade_id)], order[order.index(grade_id) + 1:]
+        after = [index + 1 for index, i in enumerate(ids) if i in earlier]
+        before = [index for index, i in enumerate(ids) if i in later]
+        return max(after) if after else min(before, default=len(nb.cells))
 
     def _stub(self, cell, resources):
         self.log.warning("graded cell %s is missing from the submission: put back", cell.metadata.nbgrader["grade_id"])

@@ -27,9 +27,7 @@ WRONG_ANSWERS = {
         "ex2": ["answer = Fraction(7, 8)                      # r_2",
                 "answer = Fraction(3, 2)                      # no penalty: three steps of lr"],
         "ex3": ["answer = (0.20, 0.21)                        # swapped",
-                "answer = (round(share(minicam.saliency(load_pretrained('shapes_resnet'), x_p[:50], cls[:50]), "
-                "others[:50]), 2), round(share(minicam.saliency(vgg, x_p[:50], cls[:50]), others[:50]), 2))"
-                "   # the share on the other objects"],
+                "answer = (round(own[:50].float().mean().item(), 2),) * 2   # the uniform map's share"],
     },
     "02_cam": {
         "ex1": ["answer = Fraction(-1)                  # the sum of L^1, not its mean",
