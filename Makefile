@@ -76,9 +76,14 @@ course: $(VENV)/.installed
 student: $(VENV)/.installed
 	$(PY) -m course.student --out student
 
+ifneq ($(filter grade,$(MAKECMDGOALS)),)
+ifeq ($(SUBMISSIONS),)
+$(error make grade needs SUBMISSIONS=dir, a folder laid out as dir/<student>/<NN_topic>.ipynb)
+endif
+endif
+
 grade: $(VENV)/.installed
-	@test -n "$(SUBMISSIONS)" || { echo "make grade needs SUBMISSIONS=dir, a folder laid out as dir/<student>/<NN_topic>.ipynb"; exit 1; }
-	OMP_NUM_THREADS=1 $(PY) -m course.grade $(SUBMISSIONS) --out $(GRADES) --cell-timeout $(CELL_TIMEOUT) \
+	OMP_NUM_THREADS=1 $(PY) -m course.grade "$(SUBMISSIONS)" --out "$(GRADES)" --cell-timeout $(CELL_TIMEOUT) \
 	  --notebook-timeout $(NOTEBOOK_TIMEOUT) --jobs $(JOBS)
 
 notebooks: $(VENV)/.installed

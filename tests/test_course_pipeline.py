@@ -5,12 +5,13 @@
 2. Three submissions of it are graded by `course.grade.grade` into a CSV that must be exactly as
    expected: "right" (every stub replaced by its solution), "stubs" (the student edition as handed out;
    its graded copy is the student edition run top to bottom, where each stub must raise in its own cell
-   and each test fail with its message, and nothing else fail) and "half" (exercise 1 right, after
-   deleting every file in its folder and deleting its test cell; exercise 2 raising, with its test cell
-   replaced by `pass` and its points set to 100; exercise 3 sleeping past the cell limit; exercise 4 right).
-3. The sandbox on a tiny notebook: a kernel that tries to write the gradebook and leaves a process
-   behind, one that runs past the notebook limit, one that ignores interrupts; as root, each kernel runs
-   as a user of its own and nothing of theirs survives the grading.
+   and each test fail with its message, and nothing else fail) and "half" (exercise 1 right, after trying
+   to write the gradebook, leaving a process behind, deleting every file in its folder, and with its test
+   cell deleted; exercise 2 raising, with its test cell replaced by `pass` and its points set to 100;
+   exercise 3 sleeping past the cell limit; exercise 4 right). As root, each kernel runs as a user of its
+   own, and nothing of that user survives the grading.
+3. The notebook limit on a tiny notebook: a submission whose cells take too long in all, one whose cell
+   ignores the interrupt, and a file that is not a notebook.
 4. `RestoreCells` on tampered cells, without a kernel.
 """
 import ast
@@ -69,7 +70,7 @@ def submissions(folder: Path, teaching, student) -> list:
         right.cells[ex.answer].source = teaching.cells[ex.answer].source
     half = nbformat.from_dict(right)
     first, second, third = (half.cells[ex.answer] for ex in exs[:3])
-    first.source = "import os\nfor name in os.listdir('.'):\n    os.remove(name)\n" + solution(first)
+    first.source = INTRUDER + solution(first)
     second.source = "answer = None\nanswer = 1 / 0"
     half.cells[exs[1].test].source = "pass"
     half.cells[exs[1].test].metadata.nbgrader.points = 100
@@ -85,7 +86,7 @@ def submissions(folder: Path, teaching, student) -> list:
 def graded(tmp_path_factory, teaching, student):
     folder, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("grades")
     half = submissions(folder, teaching, student)
-    grade(folder, out, NOTEBOOK.parent, cell_timeout=CELL_LIMIT, notebook_timeout=300, jobs=2)
+    grade(folder, out, NOTEBOOK.parent, cell_timeout=CELL_LIMIT, notebook_timeout=300, jobs=2, uid_base=62500)
     return out, half
 
 
@@ -121,6 +122,11 @@ def test_the_half_right_submission_was_graded_on_the_real_tests(teaching, graded
     assert by_id["ex1"].source == teaching.cells[exercises(teaching)[0].test].source   # deleted: put back
     assert by_id["ex2"].source == teaching.cells[exercises(teaching)[1].test].source   # edited: restored
     assert "KeyboardInterrupt" in [e[0] for e in errors(by_id["ex3_answer"])]          # stopped at the cell limit
+    report = ast.literal_eval(by_id["ex1_answer"].outputs[0].text)
+    assert report["deleted"] == [NOTEBOOK.name]                   # its folder: a copy of the notebook's
+    if as_root():                                                  # a user of its own, kept from the gradebook
+        assert report["uid"] >= 62500 and report["../course/gradebook.db"] == "PermissionError"
+        assert processes_of(range(62500, 62600)) == []             # its `sleep 300` is gone
 
 
 TINY_ANSWER = "answer = None   # an int\n### BEGIN SOLUTION\nanswer = 6\n### END SOLUTION"
@@ -128,15 +134,17 @@ TINY_TEST = ('assert answer is not None, "set answer"\n### BEGIN HIDDEN TESTS\na
              'print("correct")\n### END HIDDEN TESTS')
 INTRUDER = '''import os, subprocess
 report = {"uid": os.getuid()}
-for target in ("../course/gradebook.db", "../course/source/tiny/x"):
-    try:
-        open(target, "a").close()
-        report[target] = "written"
-    except OSError as err:
-        report[target] = type(err).__name__
+try:
+    open("../course/gradebook.db", "a").close()
+    report["../course/gradebook.db"] = "written"
+except OSError as err:
+    report["../course/gradebook.db"] = type(err).__name__
 subprocess.Popen(["sleep", "300"], start_new_session=True)
+report["deleted"] = os.listdir(".")
+for name in report["deleted"]:
+    os.remove(name)
 print(report)
-answer = 6'''
+'''
 
 
 def tiny(folder: Path) -> Path:
@@ -173,25 +181,22 @@ def processes_of(uids: range) -> list[int]:
     return found
 
 
-def test_the_sandbox_keeps_each_submission_to_itself(tmp_path, capsys):
+def test_the_notebook_limit_stops_what_the_cell_limit_cannot(tmp_path, capsys):
     source, folder = tiny(tmp_path / "notebooks"), tmp_path / "submissions"
-    tiny_submission(folder, source, "intruder", INTRUDER)
+    tiny_submission(folder, source, "quick", "answer = 6")
     tiny_submission(folder, source, "slow", "answer = 6", ["import time\ntime.sleep(2)"] * 6)
     tiny_submission(folder, source, "stubborn", "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                                                  "time.sleep(300)\nanswer = 6")
     (folder / "wrecked").mkdir()
     (folder / "wrecked" / "tiny.ipynb").write_text("not a notebook")
     rows = grade(folder, tmp_path / "out", source.parent, cell_timeout=3, notebook_timeout=8, jobs=4, uid_base=63000)
-    assert [(r[0], r[3]) for r in rows] == [("intruder", 1.0), ("slow", 0.0), ("stubborn", 0.0), ("wrecked", 0.0)]
+    assert [(r[0], r[3]) for r in rows] == [("quick", 1.0), ("slow", 0.0), ("stubborn", 0.0), ("wrecked", 0.0)]
     warned = capsys.readouterr().err
     for name in ("slow", "stubborn"):      # past the limit in many cells, or in one that ignores the interrupt
         assert f"{name}/tiny: stopped at the notebook limit of 8 s" in warned
     assert "wrecked/tiny: nbgrader could not grade it" in warned
-    run = nbformat.read(tmp_path / "out" / "intruder" / "tiny.ipynb", as_version=4)
-    report = ast.literal_eval(run.cells[2].outputs[0].text)
     if as_root():
-        assert report["uid"] >= 63000 and processes_of(range(63000, 63100)) == []
-        assert report["../course/gradebook.db"] == report["../course/source/tiny/x"] == "PermissionError"
+        assert processes_of(range(63000, 63100)) == []
 
 
 def test_restore_cells_puts_the_hand_out_graded_cells_back(tmp_path, teaching, student):
