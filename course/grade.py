@@ -172,7 +172,7 @@ def _rows(sub: Submission, cells: list[tuple[str, float]], limit: float) -> list
 
 def write_csv(path: Path, rows: list[tuple]) -> None:
     with path.open("w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(COLUMNS)
         writer.writerows((*row[:3], f"{row[3]:g}", f"{row[4]:g}") for row in rows)
 
