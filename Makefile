@@ -1,6 +1,7 @@
 # Two commands do all the set-up they need on a fresh machine with Python 3.11+:
 #   make lab    open the notebooks in JupyterLab (prints the URL; opens a browser only where there is a screen)
-#   make test   run the whole test suite: unit tests, the browser tests, every notebook under strict nbval
+#   make test   run the whole test suite: unit tests, the browser tests (explorer, book, slides), every notebook
+#               under strict nbval, the course edition's hand-out -> grade pipeline
 #   make book   the suite as a static HTML book (build/book/index.html), from the stored outputs
 #   make slides one reveal.js slide deck per notebook (build/slides/), from the stored outputs
 #
@@ -29,7 +30,7 @@ NODE_MODULES = book/node_modules/.package-lock.json
 LAB_FLAGS = $(if $(filter 0,$(shell id -u)),--allow-root) \
             $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 
-.PHONY: lab install test unit chromium browser book slides nbval notebooks constraints bench clean
+.PHONY: lab install test unit chromium browser book slides nbval course student grade notebooks constraints bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -52,10 +53,10 @@ install:
 	$(MAKE) -j2 $(VENV)/.installed chromium $(NODE_MODULES)
 
 test: install
-	$(MAKE) unit browser nbval
+	$(MAKE) unit browser nbval course
 
 unit: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py
+	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py --ignore=tests/test_course_pipeline.py
 
 chromium:
 	bash tests/setup_browser.sh
@@ -81,6 +82,30 @@ slides: $(VENV)/.installed $(NODE_MODULES)
 
 nbval: $(VENV)/.installed
 	env $(NB_ENV) $(PYTEST) --dist loadfile notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# The course edition (README, "Course edition"). `make student` writes student/NN_topic.ipynb; `make grade
+# SUBMISSIONS=dir` grades dir/<student>/<NN_topic>.ipynb into $(GRADES)/grades.csv; `make course` tests both
+# on one notebook (one process, no xdist: the grader forks one process per submission).
+GRADES           ?= grades
+CELL_TIMEOUT     ?= 60
+NOTEBOOK_TIMEOUT ?= 600
+JOBS             ?= 2
+
+course: $(VENV)/.installed
+	OMP_NUM_THREADS=1 $(PY) -m pytest -p no:cacheprovider tests/test_course_pipeline.py
+
+student: $(VENV)/.installed
+	$(PY) -m course.student --out student
+
+ifneq ($(filter grade,$(MAKECMDGOALS)),)
+ifeq ($(SUBMISSIONS),)
+$(error make grade needs SUBMISSIONS=dir, a folder laid out as dir/<student>/<NN_topic>.ipynb)
+endif
+endif
+
+grade: $(VENV)/.installed
+	OMP_NUM_THREADS=1 $(PY) -m course.grade "$(SUBMISSIONS)" --out "$(GRADES)" --cell-timeout $(CELL_TIMEOUT) \
+	  --notebook-timeout $(NOTEBOOK_TIMEOUT) --jobs $(JOBS)
 
 notebooks: $(VENV)/.installed
 	ls notebooks/*.ipynb | xargs -P 2 -n 1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace

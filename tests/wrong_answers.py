@@ -1,0 +1,133 @@
+"""Plausible wrong answers to the notebooks' exercises, one list per exercise (at least one each).
+
+WRONG_ANSWERS[notebook stem][grade_id] is a list of code, each put in place of the exercise's solution
+region (between ``### BEGIN SOLUTION`` and ``### END SOLUTION``). notebooks/conftest.py runs each one in
+the notebook's kernel under ``make nbval`` and requires the exercise's test cell to fail on it with an
+AssertionError. They live here, not in the notebooks, so that the hand-out does not carry them.
+"""
+WRONG_ANSWERS = {
+    "00_introduction": {
+        "ex1": ["answer = 16                     # h alone, not h * w",
+                "answer = 32 * 32                # one max-pool only"],
+        "ex2": ["answer = W[1].clone()           # the score's gradient, not the softmax's",
+                "answer = (2 * W[0] - W[1] - W[2]) / 9   # class 0",
+                "answer = (2 * W[1] - W[0] - W[2]) / 3   # p_1 forgotten"],
+        "ex3": ["_, (a,) = minicam.forward_acts(tiny, x_tiny, ['relu'])\n"
+                "answer = (tiny.fc.weight[2].detach()[:, None, None] * a[0]).sum(0).clamp(min=0)   # the sum, not the mean: Z times too big",
+                "_, (a,) = minicam.forward_acts(tiny, x_tiny, ['relu'])\n"
+                "answer = (tiny.fc.weight[0].detach()[:, None, None] / Z * a[0]).sum(0).clamp(min=0)   # class 0"],
+        "ex4": ["answer = ('shapes_vgg', sum(p.numel() for p in models['shapes_vgg'].parameters()))",
+                "answer = ('shapes_resnet', sum(p.numel() for n, p in models['shapes_resnet'].named_parameters()"
+                " if n.endswith('weight')))   # biases forgotten"],
+    },
+    "01_gradients": {
+        "ex1": ["answer = torch.tensor([[0., 1.], [2., 1.]])   # the largest w, not the largest |w|",
+                "answer = torch.tensor([[0., 4.], [3., 1.]])   # the sum over the planes",
+                "answer = torch.tensor([[4., 2.], [1., 3.]])   # class 0's map"],
+        "ex2": ["answer = Fraction(7, 8)                      # r_2",
+                "answer = Fraction(3, 2)                      # no penalty: three steps of lr"],
+        "ex3": ["answer = (0.20, 0.21)                        # swapped",
+                "answer = (round(own[:50].float().mean().item(), 2),) * 2   # the uniform map's share"],
+    },
+    "02_cam": {
+        "ex1": ["answer = Fraction(-1)                  # the sum of L^1, not its mean",
+                "answer = Fraction(9, 8)                # y^0",
+                "answer = Fraction(-1, 4) + Fraction(1, 4)   # b_0 added"],
+        "ex2": ["answer = torch.ones(3, 3)              # every class sums all channels",
+                "answer = torch.eye(3) / 3              # the mean taken twice"],
+        "ex3": ["answer = (0.247, 0.271, True)          # the verdict the wrong way round",
+                "answer = (0.271, 0.247, True)          # the thresholds swapped",
+                "vgg_maps = maps_at_image['CAM, shapes VGG (relu6)']\n"
+                "answer = (round(box_ious(vgg_maps, 0.15).mean().item(), 3), "
+                "round(box_ious(vgg_maps, 0.2).mean().item(), 3), False)   # the VGG's"],
+    },
+    "03_gradcam": {
+        "ex1": ["answer = Fraction(1, 3)                # row 3, column 2: counted from 0",
+                "answer = Fraction(0)                   # the old weights (1/3, -2/3)"],
+        "ex2": ["answer = dy1_dX.clone()                # the first score's gradient",
+                "answer = torch.zeros(3, 3, dtype=torch.float64)\n"
+                "for i in range(2):\n"
+                "    for j in range(2):\n"
+                "        answer[i:i + 2, j:j + 2] = W2[1].view(2, 2)[i, j] * W1   # overlaps overwritten, not added"],
+        "ex3": ["answer = 16                            # h alone",
+                "answer = 64                            # the ResNet's Z"],
+        "ex4": ["answer = 'relu6'                       # the last layer, as document 003 argues",
+                "answer = 'relu5'"],
+    },
+    "03b_finding_bias": {
+        "ex1": ["answer = 0.91                          # the patch left where it was (section 3)",
+                "answer = 1.0                           # the share that says 'no circle'"],
+        "ex2": ["m = minicam.gradcam(models['biased'], x_cue, k_cue, 'relu6')\n"
+                "answer = (round(m[:, :4, :4].sum(dim=(1, 2)).mean().item(), 2), True)   # the circle's evidence",
+                "m = minicam.gradcam(models['unbiased'], x_cue, CLASSES.index('square'), 'relu6')\n"
+                "answer = (round(m[:, :4, :4].sum(dim=(1, 2)).mean().item(), 2), False)  # the unbiased model"],
+        "ex3": ["answer = 1                             # one cell: 5 pixels fit in 4 + 1",
+                "answer = 9                             # 3 x 3"],
+    },
+    "04_guided_gradcam": {
+        "ex1": ["answer = 2                             # the count for +R",
+                "answer = 4                             # the deconvnet's count: -R > 0 alone"],
+        "ex2": ["answer = backward('guided', 1)         # the guided rule",
+                "answer = backward('deconvnet', 0)      # class 0"],
+        "ex3": ["answer = int((minicam.guided_gradcam(small, x_small, 0, 'relu') != 0).sum())   # class 0",
+                "answer = int((minicam.guided_backprop(small, x_small, 1) != 0).sum())          # guided backprop alone"],
+        "ex4": ["answer = (0.05, -0.12, False)          # the verdict the wrong way round",
+                "answer = (round(pearson(maps['saliency'][2:3], maps['saliency'][3:4]).item(), 2), "
+                "round(pearson(maps['Grad-CAM'][2:3], maps['Grad-CAM'][3:4]).item(), 2), True)   # saliency and Grad-CAM",
+                "answer = (round(pearson(maps['guided backprop'][0:1], maps['guided backprop'][1:2]).item(), 2), "
+                "round(pearson(maps['Guided Grad-CAM'][0:1], maps['Guided Grad-CAM'][1:2]).item(), 2), True)   # image two[0]"],
+    },
+    "05_gradcam_pp": {
+        "ex1": ["answer = Fraction(1)                   # eq. 6's weight, not eq. 19's",
+                "answer = Fraction(20, 80)              # Grad-CAM's weight",
+                "answer = Fraction(1, 22)               # alpha, not w"],
+        "ex2": ["answer = Fraction(6, 7)                # eq. 19 without the renormalisation",
+                "answer = 12                            # the sum of the gradient"],
+        "ex3": ["answer = 'relu4'",
+                "answer = 'relu2'"],
+    },
+    "06_lrp": {
+        "ex1": ["answer = Fraction(4)                   # the gradient alone, not gradient x input",
+                "answer = Fraction(-1)                  # input 1"],
+        "ex2": ["answer = {'epsilon'}                   # alpha-beta forgotten",
+                "answer = {'epsilon', 'gamma', 'alpha_beta'}"],
+        "ex3": ["answer = Fraction(-2)                  # LRP-0's relevance",
+                "answer = Fraction(2, 7)                # shared by |contribution|"],
+    },
+    "07_relevance_cam": {
+        "ex1": ["answer = Fraction(0)                   # the survey's start",
+                "answer = Fraction(1, 4)                # C = 4, the shapes world"],
+        "ex2": ["answer = (0.0, True)                   # 'the starts differ by a constant factor'",
+                "l_map = minicam.normalize(relevance_cam(model, x0, c_first, 'relu4', start='logit'))\n"
+                "s_map = minicam.normalize(relevance_cam(model, x0, c_first, 'relu4', start='survey'))\n"
+                "answer = (round((l_map - s_map).abs().max().item(), 2), False)   # the logit start"],
+        "ex3": ["answer = 'relu6'                       # the last layer",
+                "answer = 'relu1'                       # where it beats Grad-CAM most"],
+    },
+    "08_evaluation": {
+        "ex1": ["answer = (Fraction(100, 3), Fraction(100, 3))   # the gain kept as a negative drop",
+                "answer = (Fraction(100, 3), Fraction(125, 3))   # the two swapped",
+                "answer = (100 * (Fraction(3, 1) + 0 + 1) / 3, Fraction(100, 3))   # divided by O, not by Y"],
+        "ex2": ["answer = Fraction(4, 5)                # Loc(0.25)",
+                "answer = Fraction(9, 9)                # the box's share that is on"],
+        "ex3": ["answer = 30                            # ties counted half",
+                "answer = 40                            # ties counted as wins"],
+        "ex4": ["answer = (0.046, 0.013, False)         # the verdict the wrong way round",
+                "answer = (round(on['Grad-CAM++'].mean().item(), 3), round(on['CAM'].mean().item(), 3), False)"
+                "   # the on-target shares"],
+    },
+    "09_explorer": {
+        "ex1": ["answer = 'relu6'                       # the last layer",
+                "answer = 'relu5'"],
+        "ex2": ["with torch.no_grad():\n"
+                "    answer = round(biased(flipped.images[k_cue:k_cue + 1])[0, circle].item(), 3)   # the logit",
+                "with torch.no_grad():\n"
+                "    answer = round(torch.softmax(biased(flipped.images[k_cue:k_cue + 1]), 1)[0, circle].item(), 3)"
+                "   # a softmax over the classes",
+                "with torch.no_grad():\n"
+                "    answer = round(torch.sigmoid(vgg(flipped.images[k_cue:k_cue + 1]))[0, circle].item(), 3)"
+                "   # the unbiased model"],
+        "ex3": ["answer = ('layer4', 64)                # h * w, not h",
+                "answer = ('layer3', 16)"],
+    },
+}
