@@ -34,7 +34,7 @@ if __name__ == "__main__":
 import nbformat  # noqa: E402
 
 HEADING = re.compile(r"^(#{1,6}) ")
-EXERCISES = re.compile(r"^## (\d+\. )?Exercises\s*$")
+EXERCISES = re.compile(r"^## (\d+\. )?Exercises( \(\d+ points?\))?\s*$")
 
 
 def heading_level(cell):

@@ -67,7 +67,7 @@ def test_a_set_up_section_with_more_in_it_keeps_its_heading():
     assert slide_metadata.slide_types(cells) == ["slide", "slide", "skip", "subslide", "fragment"]
 
 
-@pytest.mark.parametrize("heading", ["## Exercises", "## 11. Exercises", "## 7. Exercises  "])
+@pytest.mark.parametrize("heading", ["## Exercises", "## 11. Exercises", "## 7. Exercises  ", "## Exercises (6 points)", "## 9. Exercises (1 point)"])
 def test_the_exercises_heading_numbered_or_not(heading):
     cells = [md("# Title"), code(), md(heading), md("**1.**"), code()]
     assert slide_metadata.slide_types(cells)[2:] == ["slide", "-", "-"]
