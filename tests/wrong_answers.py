@@ -116,6 +116,20 @@ WRONG_ANSWERS = {
                 "answer = (round(on['Grad-CAM++'].mean().item(), 3), round(on['CAM'].mean().item(), 3), False)"
                 "   # the on-target shares"],
     },
+    "08b_sanity_checks": {
+        "ex1": ["answer = rho_hand                       # A against B (section 3), not against A ** 2",
+                "answer = float(np.corrcoef(flat_A, [v ** 2 for v in flat_A])[0, 1])   # Pearson of the values, not of the ranks"],
+        "ex2": ["answer = (round(per_image['guided backprop']['deletion'].mean().item(), 3), "
+                "round(per_image['Grad-CAM']['deletion'].mean().item(), 3), False)   # the signed map's order (section 8)",
+                "answer = (0.784, 0.528, True)          # the verdict the wrong way round"],
+        "ex3": ["rule = sanity.randomization_verdict(runs['shapes_vgg'].similarity['guided backprop'][-1].spearman_abs)\n"
+                "answer = (round(rule.mean, 2), rule.verdict)   # the cascade's end: every layer random, not conv1 alone",
+                "rule = sanity.randomization_verdict(runs['shapes_vgg'].similarity['guided backprop'][0].spearman_abs)\n"
+                "answer = (round(rule.mean, 2), rule.verdict)   # the cascade's first step: fc alone",
+                "only_conv1 = sanity.randomized(vgg, ['conv1'], seed=0)\n"
+                "sim_conv1 = sanity.compare_maps(vgg_maps['guided backprop'], METHODS['guided backprop'](only_conv1, x, cls), 64)\n"
+                "answer = (round(sim_conv1.spearman_abs.nanmean().item(), 2), 'passes')   # the signed rho's mean, not |rho|'s"],
+    },
     "09_explorer": {
         "ex1": ["answer = 'relu6'                       # the last layer",
                 "answer = 'relu5'"],
@@ -129,5 +143,21 @@ WRONG_ANSWERS = {
                 "   # the unbiased model"],
         "ex3": ["answer = ('layer4', 64)                # h * w, not h",
                 "answer = ('layer3', 16)"],
+    },
+    "10_summary": {
+        "ex1": ["answer = (round(cov_pp.mean().item(), 3), round(cov_gc.mean().item(), 3), True)   # the 50 % mark of section 6",
+                "answer = (0.979, 0.987, False)         # the two swapped"],
+        "ex2": ["answer = len(names) - names.index('relu4')   # relu4 itself counted",
+                "answer = crossed['Grad-CAM at relu6']   # relu6's count"],
+        "ex3": ["answer = (True, two_fc.fc2.weight.detach().clone())   # fc2's weights alone",
+                "answer = (False, (two_fc.fc2.weight @ two_fc.fc1.weight).detach())   # the verdict of the head with its ReLU"],
+    },
+    "11_your_model": {
+        "ex1": ["answer = 3                             # one pass per class, as three separate calls make",
+                "answer = 9                             # one per image and class"],
+        "ex2": ["answer = (16, 58)                      # the pixel of the resized photo, not of the photo",
+                "answer = (int(16 * 480 / 256), int(58 * 640 / 341))   # the pixel's corner, not its centre"],
+        "ex3": ["answer = ('notes.txt', 0)              # 0 would mean every file was an image",
+                "answer = ('phone.jpg', 1)              # the file that was turned upright"],
     },
 }
