@@ -12,6 +12,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip install --quiet --constraint constraints.txt
+# constraints.txt pins every package of the venv, so the set-up installs it as two disjoint halves side by
+# side with --no-deps (torch and its CUDA wheels, which are mostly unpacking, beside everything else, which is
+# mostly compiling to bytecode), then `pip check` proves the whole set consistent: half the time of one pip
+# run. (pip compiles every module it installs; torch's are compiled after its unpacking, and compileall, like
+# pip, skips the few files of torch's test helpers written for newer Pythons.)
+HEAVY   = ^(torch|triton|nvidia-.*|cuda-.*)==
 
 # The notebooks are checked under a CPU configuration other than the one that stored them, so every
 # run of the suite is a cross-machine check (README, "Reproducibility"). NB_CPU=native checks them with
@@ -42,7 +48,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	  exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e '.[test,course,book]'
+	grep -iE '$(HEAVY)' constraints.txt > $(VENV)/heavy.txt
+	grep -viE '$(HEAVY)|^pip==|^\#' constraints.txt > $(VENV)/rest.txt
+	{ $(PIP) --no-deps --no-compile -r $(VENV)/heavy.txt && \
+	  { $(PY) -m compileall -q $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/torch >/dev/null || true; }; } & \
+	heavy=$$!; $(PIP) --no-deps -r $(VENV)/rest.txt; rest=$$?; wait $$heavy && exit $$rest
+	$(PIP) --no-deps -e .
+	$(PY) -m pip check
 	touch $@
 
 lab: $(VENV)/.installed
