@@ -92,8 +92,14 @@ book: $(VENV)/.installed $(NODE_MODULES)
 slides: $(VENV)/.installed $(NODE_MODULES)
 	$(PY) book/build.py slides
 
+# One notebook per worker at a time, the slowest first (as `--durations` measured them under nbval), so that
+# neither worker is left with a long notebook at the end; every other notebook follows in name order.
+NB_SLOWEST = 07_relevance_cam 08b_sanity_checks 08_evaluation 10_summary 02_cam 01_gradients
+NB_ORDER  := $(patsubst %,notebooks/%.ipynb,$(NB_SLOWEST))
+NB_ORDER  += $(filter-out $(NB_ORDER),$(sort $(wildcard notebooks/*.ipynb)))
+
 nbval: $(VENV)/.installed
-	env $(NB_ENV) $(PYTEST) --dist loadfile notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+	env $(NB_ENV) $(PYTEST) --dist loadfile $(NB_ORDER) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # The course edition (README, "Course edition"). `make student` writes student/NN_topic.ipynb; `make grade
 # SUBMISSIONS=dir` grades dir/<student>/<NN_topic>.ipynb into $(GRADES)/grades.csv; `make course` tests both
