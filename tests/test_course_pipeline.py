@@ -31,7 +31,7 @@ from course.student import build  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "00_introduction.ipynb"   # four exercises, one of the cheapest notebooks
-CELL_LIMIT = 20          # seconds: above any cell of NOTEBOOK on a busy machine, the cost of the sleeping cell
+CELL_LIMIT = 12          # seconds: twice the slowest cell of NOTEBOOK (its imports) with both graders running; the sleeping cell costs it
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
