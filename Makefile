@@ -123,7 +123,7 @@ endif
 
 grade: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(PY) -m course.grade "$(SUBMISSIONS)" --out "$(GRADES)" --cell-timeout $(CELL_TIMEOUT) \
-	  --notebook-timeout $(NOTEBOOK_TIMEOUT) --jobs $(JOBS)
+	  --notebook-timeout $(NOTEBOOK_TIMEOUT) --jobs $(JOBS) $(if $(SAME_USER),--same-user)
 
 notebooks: $(VENV)/.installed
 	ls notebooks/*.ipynb | xargs -P 2 -n 1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace

@@ -57,16 +57,27 @@ def free_uids(base: int, count: int) -> list[int]:
     return found
 
 
-def check_python(uid: int | None) -> None:
-    """Raises if the sandbox's user cannot start a kernel with this environment's Python."""
+def python_problem(uid: int | None) -> str | None:
+    """Why the sandbox's user cannot start a kernel with this environment's Python, or None if it can.
+    As root, the usual reason is a checkout (and its .venv) inside a folder other users cannot enter:
+    a home folder of mode 0700, or a folder made by mktemp -d."""
     command = [sys.executable, "-c", "import ipykernel"]
     if uid is not None:
         command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *command]
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": "/"}
     run = subprocess.run(command, env=env, cwd="/", capture_output=True, text=True)
-    if run.returncode != 0:
-        raise RuntimeError(f"user {uid} cannot start a kernel with {sys.executable} ({run.stderr.strip()[-300:]}): "
-                           "make the interpreter and its packages readable to other users, or grade in a container")
+    if run.returncode == 0:
+        return None
+    return f"user {uid} cannot start a kernel with {sys.executable} ({run.stderr.strip()[-300:]})"
+
+
+def check_python(uid: int | None) -> None:
+    """Raises if the sandbox's user cannot start a kernel with this environment's Python."""
+    problem = python_problem(uid)
+    if problem:
+        raise RuntimeError(f"{problem}: make the interpreter, its packages and every folder above them readable "
+                           "to other users (e.g. clone into /srv or /opt, not into a 0700 folder), or grade with "
+                           "--same-user (make grade SAME_USER=1) inside a container or VM made for grading")
 
 
 @dataclass

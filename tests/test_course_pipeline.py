@@ -26,13 +26,18 @@ pytest.importorskip("nbgrader", reason="the course edition needs nbgrader (pip i
 from course.exercises import BEGIN_SOLUTION, END_SOLUTION, exercises, mark  # noqa: E402
 from course.grade import grade  # noqa: E402
 from course.nbgrader_tools import RestoreCells  # noqa: E402
-from course.sandbox import as_root  # noqa: E402
+from course.sandbox import as_root, free_uids, python_problem  # noqa: E402
 from course.student import build  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "00_introduction.ipynb"   # four exercises, one of the cheapest notebooks
 CELL_LIMIT = 12          # seconds: twice the slowest cell of NOTEBOOK (its imports) with both graders running; the sleeping cell costs it
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+# As root, each submission runs as a user of its own, which needs the checkout and its .venv readable by
+# other users. Inside a folder they cannot enter (mktemp -d, a 0700 home) the pipeline is graded as root
+# (--same-user) and the per-user checks skip, saying why.
+UNREACHABLE = python_problem(free_uids(62400, 1)[0]) if as_root() else None
+SWITCH = as_root() and UNREACHABLE is None
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +91,8 @@ def submissions(folder: Path, teaching, student) -> list:
 def graded(tmp_path_factory, teaching, student):
     folder, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("grades")
     half = submissions(folder, teaching, student)
-    grade(folder, out, NOTEBOOK.parent, cell_timeout=CELL_LIMIT, notebook_timeout=300, jobs=2, uid_base=62500)
+    grade(folder, out, NOTEBOOK.parent, cell_timeout=CELL_LIMIT, notebook_timeout=300, jobs=2, uid_base=62500,
+          same_user=not SWITCH)
     return out, half
 
 
@@ -124,9 +130,6 @@ def test_the_half_right_submission_was_graded_on_the_real_tests(teaching, graded
     assert "KeyboardInterrupt" in [e[0] for e in errors(by_id["ex3_answer"])]          # stopped at the cell limit
     report = ast.literal_eval(by_id["ex1_answer"].outputs[0].text)
     assert report["deleted"] == [NOTEBOOK.name]                   # its folder: a copy of the notebook's
-    if as_root():                                                  # a user of its own, kept from the gradebook
-        assert report["uid"] >= 62500 and report["../course/gradebook.db"] == "PermissionError"
-        assert processes_of(range(62500, 62600)) == []             # its `sleep 300` is gone
 
 
 TINY_ANSWER = "answer = None   # an int\n### BEGIN SOLUTION\nanswer = 6\n### END SOLUTION"
@@ -189,13 +192,14 @@ def test_the_notebook_limit_stops_what_the_cell_limit_cannot(tmp_path, capsys):
                                                  "time.sleep(300)\nanswer = 6")
     (folder / "wrecked").mkdir()
     (folder / "wrecked" / "tiny.ipynb").write_text("not a notebook")
-    rows = grade(folder, tmp_path / "out", source.parent, cell_timeout=3, notebook_timeout=8, jobs=4, uid_base=63000)
+    rows = grade(folder, tmp_path / "out", source.parent, cell_timeout=3, notebook_timeout=8, jobs=4, uid_base=63000,
+                 same_user=not SWITCH)
     assert [(r[0], r[3]) for r in rows] == [("quick", 1.0), ("slow", 0.0), ("stubborn", 0.0), ("wrecked", 0.0)]
     warned = capsys.readouterr().err
     for name in ("slow", "stubborn"):      # past the limit in many cells, or in one that ignores the interrupt
         assert f"{name}/tiny: stopped at the notebook limit of 8 s" in warned
     assert "wrecked/tiny: nbgrader could not grade it" in warned
-    if as_root():
+    if SWITCH:
         assert processes_of(range(63000, 63100)) == []
 
 
@@ -217,3 +221,17 @@ def test_restore_cells_puts_the_hand_out_graded_cells_back(tmp_path, teaching, s
     assert ids.index("ex4_answer") == ids.index("ex3_answer") + 1 and ids.index("ex4") == ids.index("ex4_answer") + 1
     for grade_id in ("ex2_answer", "ex4_answer"):
         assert restored.cells[ids.index(grade_id)].source.endswith(STUB)      # as handed out, never the solution
+
+
+def test_as_root_each_submission_runs_as_a_user_of_its_own(graded):
+    if not as_root():
+        pytest.skip("not root: the kernels run as this user (README, Course edition)")
+    if UNREACHABLE:
+        pytest.skip(f"the checkout is in a folder other users cannot enter, so the per-user sandbox was not "
+                    f"exercised (graded with --same-user): {UNREACHABLE[:200]}")
+    out, _ = graded
+    run = nbformat.read(out / "half" / NOTEBOOK.name, as_version=4)
+    answer = next(c for c in run.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex1_answer")
+    report = ast.literal_eval(answer.outputs[0].text)             # what the intruder saw from inside
+    assert report["uid"] >= 62500 and report["../course/gradebook.db"] == "PermissionError"
+    assert processes_of(range(62500, 62600)) == []                 # its `sleep 300` is gone
