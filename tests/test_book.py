@@ -11,6 +11,7 @@ advances to the next slide. Screenshots are kept in artifacts/book/.
 Skips, saying why, where the book or slides are not built (`make book slides`), or where Chromium
 (`bash tests/setup_browser.sh`) or playwright is missing. `make browser` builds both first.
 """
+import contextlib
 import re
 import time
 from html.parser import HTMLParser
@@ -186,6 +187,18 @@ def open_page(context, deadline, path, query=""):
     return page, errors
 
 
+@contextlib.contextmanager
+def visit(browser, path, query=""):
+    """Open a page of the book or a deck; afterwards, it must have raised no JavaScript error and asked
+    the network for nothing."""
+    context, refused, deadline = browser
+    refused.clear()
+    page, errors = open_page(context, deadline, path, query)
+    yield page
+    assert not errors, f"{path.name}: JavaScript errors: {errors}"
+    assert not refused, f"{path.name} asked the network for {refused}"
+
+
 def typeset(page):
     """Wait for MathJax to finish; return the number of typeset formulas on the page."""
     page.wait_for_load_state("load")
@@ -210,74 +223,58 @@ def screenshot(page, name):
 
 
 def test_the_landing_page_lists_every_notebook_in_order(browser):
-    context, refused, deadline = browser
-    refused.clear()
-    page, errors = open_page(context, deadline, BOOK / "index.html")
-    nav = page.eval_on_selector_all(".bd-sidenav a.reference.internal", "els => els.map(a => a.getAttribute('href'))")
-    order = [href.removesuffix(".html") for href in nav if href.removesuffix(".html") in NOTEBOOKS]
-    assert order == NOTEBOOKS, f"the navigation lists {order}, not every notebook in order"
-    assert "glossary.html" in nav, "the navigation does not link the glossary"
-    screenshot(page, "index.png")
-    assert not errors, f"index.html: JavaScript errors: {errors}"
-    assert not refused, f"the book asked the network for {refused}"
+    with visit(browser, BOOK / "index.html") as page:
+        nav = page.eval_on_selector_all(".bd-sidenav a.reference.internal", "els => els.map(a => a.getAttribute('href'))")
+        order = [href.removesuffix(".html") for href in nav if href.removesuffix(".html") in NOTEBOOKS]
+        assert order == NOTEBOOKS, f"the navigation lists {order}, not every notebook in order"
+        assert "glossary.html" in nav, "the navigation does not link the glossary"
+        screenshot(page, "index.png")
 
 
 def test_a_notebook_page_shows_its_figures_and_typeset_equations(browser):
-    context, refused, deadline = browser
-    refused.clear()
-    page, errors = open_page(context, deadline, BOOK / f"{PAGE}.html")
-    formulas = typeset(page)
-    assert formulas >= 20, f"{PAGE}: only {formulas} typeset formulas (mjx-container)"
-    raw = page.evaluate(RAW_TEX)
-    assert raw is None, f"{PAGE}: TeX left untypeset: ...{raw}..."
-    figures = page.locator("article img")
-    assert figures.count() >= 2, f"{PAGE}: {figures.count()} figures, expected its 2 or more"
-    for i in range(figures.count()):
-        figures.nth(i).scroll_into_view_if_needed()
-    page.wait_for_function("() => Array.from(document.querySelectorAll('article img')).every(i => i.complete)")
-    blank = page.eval_on_selector_all("article img", "els => els.filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
-    assert not blank, f"{PAGE}: figures that did not load: {blank}"
-    assert page.locator("a.right-next").get_attribute("href") == f"{NOTEBOOKS[NOTEBOOKS.index(PAGE) + 1]}.html"
-    figures.first.scroll_into_view_if_needed()
-    screenshot(page, "notebook.png")
-    assert not errors, f"{PAGE}: JavaScript errors: {errors}"
-    assert not refused, f"the book asked the network for {refused}"
+    with visit(browser, BOOK / f"{PAGE}.html") as page:
+        formulas = typeset(page)
+        assert formulas >= 20, f"{PAGE}: only {formulas} typeset formulas (mjx-container)"
+        raw = page.evaluate(RAW_TEX)
+        assert raw is None, f"{PAGE}: TeX left untypeset: ...{raw}..."
+        figures = page.locator("article img")
+        assert figures.count() >= 2, f"{PAGE}: {figures.count()} figures, expected its 2 or more"
+        for i in range(figures.count()):
+            figures.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function("() => Array.from(document.querySelectorAll('article img')).every(i => i.complete)")
+        blank = page.eval_on_selector_all("article img", "els => els.filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
+        assert not blank, f"{PAGE}: figures that did not load: {blank}"
+        assert page.locator("a.right-next").get_attribute("href") == f"{NOTEBOOKS[NOTEBOOKS.index(PAGE) + 1]}.html"
+        figures.first.scroll_into_view_if_needed()
+        screenshot(page, "notebook.png")
 
 
 def test_the_search_finds_grad_cam_pp(browser):
-    context, refused, deadline = browser
-    refused.clear()
     # The search page reads its index from searchindex.js, a file beside it.
-    page, errors = open_page(context, deadline, BOOK / "search.html", "?q=Grad-CAM%2B%2B")
-    page.wait_for_selector("#search-results li a")
-    found = page.eval_on_selector_all("#search-results li a", "els => els.map(a => a.getAttribute('href'))")
-    assert any(href.startswith("05_gradcam_pp.html") for href in found), f"the search for Grad-CAM++ found {found}"
-    screenshot(page, "search.png")
-    assert not errors, f"search.html: JavaScript errors: {errors}"
-    assert not refused, f"the book asked the network for {refused}"
+    with visit(browser, BOOK / "search.html", "?q=Grad-CAM%2B%2B") as page:
+        page.wait_for_selector("#search-results li a")
+        found = page.eval_on_selector_all("#search-results li a", "els => els.map(a => a.getAttribute('href'))")
+        assert any(href.startswith("05_gradcam_pp.html") for href in found), f"the search for Grad-CAM++ found {found}"
+        screenshot(page, "search.png")
 
 
 def test_slides_offline_in_a_browser(browser):
-    context, refused, deadline = browser
-    refused.clear()
-    page, errors = open_page(context, deadline, SLIDES / f"{DECK}.slides.html")
-    page.wait_for_load_state("load")
-    assert page.evaluate("() => !!window.Reveal"), f"{DECK}: reveal.js did not load"
-    page.wait_for_function("() => Reveal.isReady()")
-    assert typeset(page) >= 20, f"{DECK}: the deck's equations are not typeset"
-    raw = page.evaluate(RAW_TEX)
-    assert raw is None, f"{DECK}: TeX left untypeset: ...{raw}..."
-    total = page.evaluate("() => Reveal.getTotalSlides()")
-    assert total >= 10, f"{DECK}: {total} slides; the slide metadata gives one a section and one a step"
-    first = page.evaluate("() => Reveal.getIndices()")
-    assert first["h"] == 0 and first["v"] == 0
-    title = page.locator("section.present h1").first.inner_text()
-    assert title.lower().startswith(DECK[:2]), f"{DECK}: the first slide shows {title!r}, not the title"
-    screenshot(page, "slides-first.png")
-    page.keyboard.press("ArrowRight")
-    page.wait_for_function("() => Reveal.getIndices().h === 1")
-    page.wait_for_timeout(900)      # the slide transition, for the screenshot
-    screenshot(page, "slides-next.png")
-    assert page.locator("section.present h2").count(), f"{DECK}: the second slide has no section heading"
-    assert not errors, f"{DECK}: JavaScript errors: {errors}"
-    assert not refused, f"the deck asked the network for {refused}"
+    with visit(browser, SLIDES / f"{DECK}.slides.html") as page:
+        page.wait_for_load_state("load")
+        assert page.evaluate("() => !!window.Reveal"), f"{DECK}: reveal.js did not load"
+        page.wait_for_function("() => Reveal.isReady()")
+        assert typeset(page) >= 20, f"{DECK}: the deck's equations are not typeset"
+        raw = page.evaluate(RAW_TEX)
+        assert raw is None, f"{DECK}: TeX left untypeset: ...{raw}..."
+        total = page.evaluate("() => Reveal.getTotalSlides()")
+        assert total >= 10, f"{DECK}: {total} slides; the slide metadata gives one a section and one a step"
+        first = page.evaluate("() => Reveal.getIndices()")
+        assert first["h"] == 0 and first["v"] == 0
+        title = page.locator("section.present h1").first.inner_text()
+        assert title.lower().startswith(DECK[:2]), f"{DECK}: the first slide shows {title!r}, not the title"
+        screenshot(page, "slides-first.png")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => Reveal.getIndices().h === 1")
+        page.wait_for_timeout(900)      # the slide transition, for the screenshot
+        screenshot(page, "slides-next.png")
+        assert page.locator("section.present h2").count(), f"{DECK}: the second slide has no section heading"
