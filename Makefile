@@ -102,8 +102,9 @@ nbval: $(VENV)/.installed
 	env $(NB_ENV) $(PYTEST) --dist loadfile $(NB_ORDER) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # The course edition (README, "Course edition"). `make student` writes student/NN_topic.ipynb; `make grade
-# SUBMISSIONS=dir` grades dir/<student>/<NN_topic>.ipynb into $(GRADES)/grades.csv; `make course` tests both
-# on one notebook (one process, no xdist: the grader forks one process per submission).
+# SUBMISSIONS=dir` grades dir/<student>/<NN_topic>.ipynb into $(GRADES)/: grades.csv, totals.csv, feedback/ (to
+# hand back) and logs/, all readable by their owner only; `make course` tests both on one notebook (one process,
+# no xdist: the grader forks one process per submission).
 GRADES           ?= grades
 CELL_TIMEOUT     ?= 60
 NOTEBOOK_TIMEOUT ?= 600

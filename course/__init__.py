@@ -4,7 +4,8 @@
   and `python -m course.exercises --mark NOTEBOOK` that writes the metadata from the cell sources.
 - `course.student`: `make student`, the student edition through `nbgrader generate_assignment`.
 - `course.grade`: `make grade SUBMISSIONS=dir`, each submission autograded by nbgrader in a sandbox of its
-  own (`course.sandbox`, `course.kernel`), one CSV out.
+  own (`course.sandbox`, `course.kernel`): the grades, their totals, and feedback without the answer key
+  (`course.feedback`).
 - `course/nbgrader_config.py`: the nbgrader settings both use.
 
 README.md, "Course edition", is the lecturer's side of the same.

@@ -1,10 +1,13 @@
 """nbgrader as the course tools use it: a temporary course directory, generate_assignment, the scores.
 
-Every step is nbgrader's own converter (GenerateAssignment, Autograde) run in this process, with
-course/nbgrader_config.py. Two additions, both for grading untrusted notebooks: `RestoreCells` puts the
-graded cells back as they were handed out before nbgrader's own checks (nbgrader 0.9.6 stops with an
-error on the whole notebook when a student renames a test cell's grade_id or deletes an answer cell
-together with its test, so the student would lose every point), and `scores` reads the gradebook.
+Every step is nbgrader's own converter (GenerateAssignment, Autograde, GenerateFeedback) run in this
+process, with course/nbgrader_config.py. Additions, for grading untrusted notebooks and for feedback a
+student may keep: `RestoreCells` puts the graded cells back as they were handed out before nbgrader's own
+checks (nbgrader 0.9.6 stops with an error on the whole notebook when a student renames a test cell's
+grade_id or deletes an answer cell together with its test, so the student would lose every point),
+`RestoreTests` is nbgrader's OverwriteCells with a log that says whether the student changed a test cell,
+`generate_feedback` runs GenerateFeedback with course.feedback.RemoveAnswerKey, and `scores` reads the
+gradebook.
 """
 from __future__ import annotations
 
@@ -17,12 +20,15 @@ from pathlib import Path
 import nbformat
 import nbgrader.api
 from nbgrader.api import Gradebook
-from nbgrader.converters import Autograde, GenerateAssignment
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, NbGraderPreprocessor,
+from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades, NbGraderPreprocessor,
                                     OverwriteCells, OverwriteKernelspec)
 from traitlets import Unicode
 from traitlets.config.loader import PyFileConfigLoader
+
+from course.feedback import RemoveAnswerKey
 
 CONFIG = Path(__file__).resolve().with_name("nbgrader_config.py")
 
@@ -67,12 +73,31 @@ def generate(root: Path, stem: str, config) -> Path:
 
 
 def autograde(root: Path, stem: str, student: str, config) -> None:
-    """`nbgrader autograde stem --student student` in course `root`, with `RestoreCells` first."""
-    config.RestoreCells.release_notebook = str(root / "release" / stem / f"{stem}.ipynb")
+    """`nbgrader autograde stem --student student` in course `root`, with `RestoreCells` first and
+    `RestoreTests` in place of OverwriteCells."""
+    release = str(root / "release" / stem / f"{stem}.ipynb")
+    config.RestoreCells.release_notebook = config.RestoreTests.release_notebook = release
     config.Autograde.sanitize_preprocessors = [RestoreCells, ClearOutput, DeduplicateIds, OverwriteKernelspec,
-                                               OverwriteCells, CheckCellMetadata]
+                                               RestoreTests, CheckCellMetadata]
     coursedir = CourseDirectory(root=str(root), assignment_id=stem, student_id=student, config=config)
     Autograde(coursedir=coursedir, config=config, force=True, create_student=True).start()
+
+
+def generate_feedback(root: Path, stem: str, student: str, config) -> Path:
+    """`nbgrader generate_feedback stem --student student` in course `root` after `autograde`, with
+    course.feedback.RemoveAnswerKey after nbgrader's GetGrades: writes root/feedback/student/stem/stem.html
+    (nbgrader's layout), and stem.ipynb beside it, the graded notebook through the same RemoveAnswerKey.
+    Returns that folder."""
+    config.RemoveAnswerKey.source_notebook = str(root / "source" / stem / f"{stem}.ipynb")
+    config.RemoveAnswerKey.release_notebook = str(root / "release" / stem / f"{stem}.ipynb")
+    config.GenerateFeedback.preprocessors = [GetGrades, RemoveAnswerKey, CSSHTMLHeaderPreprocessor]
+    coursedir = CourseDirectory(root=str(root), assignment_id=stem, student_id=student, config=config)
+    GenerateFeedback(coursedir=coursedir, config=config, force=True).start()
+    folder = root / "feedback" / student / stem
+    graded = nbformat.read(root / "autograded" / student / stem / f"{stem}.ipynb", as_version=4)
+    graded, _ = RemoveAnswerKey(config=config).preprocess(graded, {})
+    nbformat.write(graded, folder / f"{stem}.ipynb")
+    return folder
 
 
 def scores(root: Path, stem: str, student: str) -> dict[str, tuple[float, float]]:
@@ -84,6 +109,37 @@ def scores(root: Path, stem: str, student: str) -> dict[str, tuple[float, float]
 
 def _graded_cells(nb) -> dict[str, object]:
     return {cell.metadata.nbgrader["grade_id"]: cell for cell in nb.cells if "nbgrader" in cell.metadata}
+
+
+class RestoreTests(OverwriteCells):
+    """nbgrader's OverwriteCells (each locked cell, i.e. each test cell, is put back as the gradebook holds it:
+    with its hidden tests), saying plainly what it found. nbgrader logs "Attribute 'checksum' for cell exK has
+    changed!" for every test cell with hidden tests, touched or not: GenerateAssignment saves the teaching
+    edition's cell and checksum in the gradebook (ComputeChecksums and SaveCells run before
+    ClearHiddenTests), so the student edition's cell never matches. This compares the submitted cell with
+    the student edition's instead: as handed out, it logs that its hidden tests were put back (info);
+    otherwise it warns that the student's edit was discarded."""
+
+    release_notebook = Unicode(help="the student edition of the submitted notebook").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._released = {grade_id: cell.source for grade_id, cell in
+                          _graded_cells(nbformat.read(self.release_notebook, as_version=4)).items()}
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        self._as_handed_out = grade_id in self._released and cell.source == self._released[grade_id]
+        return super().preprocess_cell(cell, resources, cell_index)
+
+    def report_change(self, name, attr, old, new):
+        if attr != "checksum":
+            super().report_change(name, attr, old, new)
+        elif self._as_handed_out:
+            self.log.info("test cell %s: unchanged, as handed out; graded with its hidden tests put back", name)
+        else:
+            self.log.warning("test cell %s was changed in the submission: graded as handed out instead "
+                             "(the change is discarded), with its hidden tests", name)
 
 
 class RestoreCells(NbGraderPreprocessor):

@@ -68,16 +68,22 @@ def python_problem(uid: int | None) -> str | None:
     run = subprocess.run(command, env=env, cwd="/", capture_output=True, text=True)
     if run.returncode == 0:
         return None
-    return f"user {uid} cannot start a kernel with {sys.executable} ({run.stderr.strip()[-300:]})"
+    said = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]   # the error, not its traceback
+    return f"user {uid} cannot start a kernel with {sys.executable} ({said[-300:]})"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox's user cannot start a kernel here: a matter of where the checkout is, not a bug."""
 
 
 def check_python(uid: int | None) -> None:
-    """Raises if the sandbox's user cannot start a kernel with this environment's Python."""
+    """Raises SandboxUnavailable if the sandbox's user cannot start a kernel with this environment's Python."""
     problem = python_problem(uid)
     if problem:
-        raise RuntimeError(f"{problem}: make the interpreter, its packages and every folder above them readable "
-                           "to other users (e.g. clone into /srv or /opt, not into a 0700 folder), or grade with "
-                           "--same-user (make grade SAME_USER=1) inside a container or VM made for grading")
+        raise SandboxUnavailable(f"{problem}: make the interpreter, its packages and every folder above them "
+                                 "readable to other users (e.g. clone into /srv or /opt, not into a 0700 folder), "
+                                 "or grade with --same-user (make grade SAME_USER=1) inside a container or VM made "
+                                 "for grading")
 
 
 @dataclass
