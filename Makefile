@@ -4,6 +4,9 @@
 #               under strict nbval, the course edition's hand-out -> grade pipeline
 #   make book   the suite as a static HTML book (build/book/index.html), from the stored outputs
 #   make slides one reveal.js slide deck per notebook (build/slides/), from the stored outputs
+#               Both build the course edition, which a course may publish (no solution, no hidden test);
+#               EDITION=self-study builds the edition with each solution folded (build/book-self-study/,
+#               build/slides-self-study/). book/editions.py says what each shows.
 #
 # Every install uses constraints.txt: the exact versions that stored the notebooks' outputs.
 # `make constraints` rewrites it from the current environment; `make notebooks` re-executes and stores
@@ -68,15 +71,17 @@ test: install
 	$(MAKE) unit browser nbval course
 
 unit: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py --ignore=tests/test_course_pipeline.py
+	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py --ignore=tests/test_book_editions.py --ignore=tests/test_course_pipeline.py
 
 chromium:
 	bash tests/setup_browser.sh
 
-# The explorer in JupyterLab, then the book and a slide deck opened from files with the network refused.
+# The explorer in JupyterLab, then the book and a slide deck of both editions opened from files with the
+# network refused, and searched for the answer key.
 browser: $(VENV)/.installed chromium $(NODE_MODULES)
 	$(MAKE) -j2 book slides
-	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py tests/test_book.py
+	$(MAKE) -j2 book slides EDITION=self-study
+	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py tests/test_book.py tests/test_book_editions.py
 
 $(NODE_MODULES): book/package.json book/package-lock.json
 	@command -v $(NPM) >/dev/null 2>&1 || { \
@@ -86,11 +91,12 @@ $(NODE_MODULES): book/package.json book/package-lock.json
 	touch $@
 
 # Never executes a notebook: both read the stored outputs (book/build.py says how).
+EDITION ?= course
 book: $(VENV)/.installed $(NODE_MODULES)
-	$(PY) book/build.py book
+	$(PY) book/build.py book --edition $(EDITION)
 
 slides: $(VENV)/.installed $(NODE_MODULES)
-	$(PY) book/build.py slides
+	$(PY) book/build.py slides --edition $(EDITION)
 
 # One notebook per worker at a time, the slowest first (as `--durations` measured them under nbval), so that
 # neither worker is left with a long notebook at the end; every other notebook follows in name order.
@@ -139,4 +145,5 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/relevance_layers.py
 
 clean:
-	rm -rf $(VENV) book/node_modules build/book build/book-src build/slides
+	rm -rf $(VENV) book/node_modules build/book build/book-src build/slides build/book-self-study \
+	  build/book-self-study-src build/slides-self-study
