@@ -9,9 +9,10 @@ Two editions (book/editions.py says what each shows of an exercise): the course 
 which holds no solution and no hidden test, and the self-study edition, which adds each solution, folded.
 Each edition has its own output folders, so both can be built side by side.
 
-Nothing is executed: both read the outputs stored in notebooks/*.ipynb. Both are offline: MathJax 3
-and reveal.js come from npm (book/package.json, installed into book/node_modules by `make install`)
-and are copied next to the pages, so each output folder opens from disk (file://) or a USB stick.
+Nothing is executed: both read the outputs stored in notebooks/*.ipynb. Both are offline: MathJax 3,
+reveal.js and the Noto Sans web fonts come from npm (book/package.json, installed into book/node_modules
+by `make install`) and are copied next to the pages (of the fonts, only the subsets the Korean, Japanese
+and Chinese text uses: book/cjk.py), so each output folder opens from disk (file://) or a USB stick.
 
 The book is plain Sphinx with book/conf.py rather than the `jupyter-book` command: its table of contents
 extension loads one that is not declared safe for parallel reading, so Sphinx would read on one process.
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 if str(BOOK) not in sys.path:
     sys.path.insert(0, str(BOOK))       # book/editions.py, also when tests load this file by its path
+import cjk  # noqa: E402
 import editions  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -110,9 +112,11 @@ def put_in_place(new, out):
 
 def missing_npm_packages():
     """Stop with what to run when the npm packages are not installed."""
-    wanted = [NODE_MODULES / "mathjax" / "es5", NODE_MODULES / "reveal.js" / "dist"]
+    wanted = [NODE_MODULES / "mathjax" / "es5", NODE_MODULES / "reveal.js" / "dist"] + \
+        [NODE_MODULES / "@fontsource" / name for _, name in cjk.FONTS.values()]
     if not all(path.is_dir() for path in wanted):
-        sys.exit(f"{NODE_MODULES} lacks mathjax or reveal.js; install them with: npm ci --prefix book")
+        sys.exit(f"{NODE_MODULES} lacks mathjax, reveal.js or the @fontsource Noto Sans fonts; "
+                 "install them with: npm ci --prefix book")
 
 
 def stage(edition, pages):
@@ -188,9 +192,11 @@ def build_slides(edition):
     exporter = slides_exporter()
     for path in notebooks():
         html, _ = exporter.from_notebook_node(staged(path, edition), resources={"metadata": {"name": path.stem}})
-        (new / f"{path.stem}.slides.html").write_text(deck_links(html, book_out(edition).name), encoding="utf-8")
+        html = cjk.mark_deck(deck_links(html, book_out(edition).name))    # lang="ko|ja|zh", the fonts' CSS
+        (new / f"{path.stem}.slides.html").write_text(html, encoding="utf-8")
     shutil.copytree(NODE_MODULES / "mathjax" / "es5", new / "mathjax")
     copy_reveal(new / "reveal.js")
+    cjk.font_css(new, NODE_MODULES)     # _static/: only the Noto Sans subsets the decks' CJK text uses
     put_in_place(new, out)
     print(f"the slides, {edition} edition: {out}/*.slides.html")
 

@@ -8,6 +8,13 @@ one deck from file:// with every request that is not a local file refused and re
 shows its figures and its equations as typeset math, the search page finds "Grad-CAM++", and the deck
 advances to the next slide, and a self-study page opens a folded solution. Screenshots are kept in artifacts/book/.
 
+On a phone (375×812, issue 24): the ☰ and contents buttons open their drawers and a link in one leads on;
+05's equations and the glossary do not widen the page (nor the glossary its column on a laptop); the search
+lists 05 first for "Grad-CAM++", with snippets, finds words inside Korean, Japanese and Chinese text and
+every glossary term in every language it is written in; a Korean line is drawn with the web font. Without
+the browser: every CJK text of the book and the decks is marked lang="ko|ja|zh", only the font subsets
+named are copied, and every page's footer names the licence.
+
 Skips, saying why, where the book or slides are not built (`make book slides`), or where Chromium
 (`bash tests/setup_browser.sh`) or playwright is missing. `make browser` builds both first.
 """
@@ -177,12 +184,14 @@ def browser(tmp_path_factory):
             context.close()
 
 
-def open_page(context, deadline, path, query=""):
+def open_page(context, deadline, path, query="", viewport=None):
     left = deadline - time.monotonic()
     if left <= 0:
         pytest.fail(f"the browser tests ran out of their {BUDGET_S} s budget")
     page = context.new_page()
     page.set_default_timeout(left * 1000)
+    if viewport:
+        page.set_viewport_size(viewport)
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(path.as_uri() + query)
@@ -190,12 +199,12 @@ def open_page(context, deadline, path, query=""):
 
 
 @contextlib.contextmanager
-def visit(browser, path, query=""):
-    """Open a page of the book or a deck; afterwards, it must have raised no JavaScript error and asked
-    the network for nothing."""
+def visit(browser, path, query="", viewport=None):
+    """Open a page of the book or a deck (at `viewport`, {"width": .., "height": ..}, if given); afterwards,
+    it must have raised no JavaScript error and asked the network for nothing."""
     context, refused, deadline = browser
     refused.clear()
-    page, errors = open_page(context, deadline, path, query)
+    page, errors = open_page(context, deadline, path, query, viewport)
     yield page
     assert not errors, f"{path.name}: JavaScript errors: {errors}"
     assert not refused, f"{path.name} asked the network for {refused}"
@@ -300,3 +309,244 @@ def test_the_self_study_edition_folds_each_solution_behind_a_toggle(browser):
         screenshot(page, "self-study-solution.png")
     assert "Show solution" not in (BOOK / f"{FOLDED}.html").read_text(encoding="utf-8"), \
         f"the course edition's {FOLDED} page has a solution toggle"
+
+
+# ---- on a phone, in every language ------------------------------------------------------------
+# Issue 24, items 4-6: the navigation opens at 375×812, equations and the glossary do not widen the page,
+# the search ranks the page named by the query first with a snippet and finds words inside Korean,
+# Japanese and Chinese text, which is marked with its language and drawn with web fonts beside the pages.
+
+PHONE = {"width": 375, "height": 812}
+PP = "05_gradcam_pp"
+GLOSSARY = ROOT / "notebooks" / "glossary.md"
+# A word from inside a run of running text, and a page whose prose holds it there: 음수제거 in
+# "음수제거를 통해 사용된 값만 추출", 入力値 in "ソフトマックスへの入力値", 特征层 in "越往后的特征层抽象程度越高".
+RUNNING = {"ko": ("음수제거", "03_gradcam"), "ja": ("入力値", "00_introduction"), "zh": ("特征层", "03_gradcam")}
+HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+KANA = re.compile("[\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+CJK = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f"
+                 "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+WIDE = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+def glossary_terms():
+    """{language: [term, ...]}: every term of the glossary's tables, in each language it is written in
+    (English, Korean, Japanese, Chinese columns): the quoted strings in code font, and the suite's own
+    terms (marked † or ‡)."""
+    terms = {"en": [], "ko": [], "ja": [], "zh": []}
+    for line in GLOSSARY.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or cells[0] in ("English", "---"):
+            continue
+        terms["en"] += [t.strip() for t in re.sub(r"\(.*?\)", "", cells[0]).split(",") if t.strip()]
+        for lang, cell in zip(("ko", "ja", "zh"), cells[1:4]):
+            for item in cell.split(";"):
+                quoted = re.findall(r"`([^`]+)`", item)
+                own = re.sub(r"\(.*?\)|\*[^*]+\*|[†‡]", "", item).strip() if "†" in item or "‡" in item else ""
+                terms[lang] += [q for q in quoted if CJK.search(q) or lang == "en"] + ([own] if own else [])
+    return {lang: sorted(set(found)) for lang, found in terms.items()}
+
+
+class Marked(HTMLParser):
+    """The CJK letters of a page's body, each with the lang its element says (None when unmarked), outside
+    code blocks and outputs (<pre>), scripts, <title> and the theme's print-only heading (which repeats the
+    title as plain text; printed, it falls back to the same fonts through the body's font list)."""
+
+    OPAQUE = {"script", "style", "pre", "textarea", "title", "onlyprint"}
+    VOID = {"br", "img", "hr", "input", "meta", "link", "wbr", "col", "source"}
+
+    def __init__(self, path):
+        super().__init__()
+        self.stack, self.letters = [], []
+        self.feed(re.sub(r"data:[^\"'\s)]{100,}", "data:", path.read_text(encoding="utf-8")))
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            attrs = dict(attrs)
+            opaque = "onlyprint" if "onlyprint" in (attrs.get("class") or "").split() else tag
+            self.stack.append((opaque, attrs.get("lang")))
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag or (self.stack[i][0] == "onlyprint" and tag == "div"):
+                del self.stack[i:]
+                return
+
+    def handle_data(self, data):
+        if any(tag in self.OPAQUE for tag, _ in self.stack):
+            return
+        lang = next((lang for _, lang in reversed(self.stack) if lang and lang != "en"), None)
+        self.letters += [(letter, lang, data) for letter in CJK.findall(data)]
+
+
+def test_korean_japanese_and_chinese_text_is_marked_with_its_language():
+    built(BOOK, "make book")
+    unmarked, wrong = [], []
+    for page in html_pages():
+        if page.parent != BOOK:
+            continue
+        for letter, lang, data in Marked(page).letters:
+            if lang is None:
+                unmarked.append(f"{page.name}: {data.strip()[:40]!r}")
+            elif (HANGUL.match(letter) and lang != "ko") or (KANA.match(letter) and lang != "ja"):
+                wrong.append(f"{page.name}: {letter!r} marked {lang} in {data.strip()[:40]!r}")
+    assert not unmarked, f"{len(unmarked)} CJK texts without lang=ko|ja|zh:\n" + "\n".join(sorted(set(unmarked))[:20])
+    assert not wrong, "text marked with the wrong language:\n" + "\n".join(wrong[:20])
+    # Han letters alone: the quotes of document 003 are Chinese, the glossary's Japanese column Japanese.
+    marks = {(page, data) : lang for page in ("03_gradcam", "glossary")
+             for _, lang, data in Marked(BOOK / f"{page}.html").letters}
+    assert marks.get(("03_gradcam", "越往后的特征层抽象程度越高")) == "zh", "document 003's quote is not marked zh"
+    assert marks.get(("glossary", "中間層")) == "ja", "the glossary's Japanese 中間層 is not marked ja"
+    assert marks.get(("glossary", "中间层")) == "zh", "the glossary's Chinese 中间层 is not marked zh"
+
+
+def test_the_decks_mark_their_korean_japanese_and_chinese_text():
+    built(SLIDES, "make slides")
+    unmarked, wrong, langs = [], [], set()
+    for deck in sorted(SLIDES.glob("*.slides.html")):
+        for letter, lang, data in Marked(deck).letters:
+            langs.add(lang)
+            if lang is None:
+                unmarked.append(f"{deck.name}: {data.strip()[:40]!r}")
+            elif (HANGUL.match(letter) and lang != "ko") or (KANA.match(letter) and lang != "ja"):
+                wrong.append(f"{deck.name}: {letter!r} marked {lang} in {data.strip()[:40]!r}")
+        assert '<link rel="stylesheet" href="_static/cjk-fonts.css">' in deck.read_text(encoding="utf-8"), deck.name
+    assert not unmarked, f"{len(unmarked)} CJK texts without lang in the decks:\n" + "\n".join(sorted(set(unmarked))[:20])
+    assert not wrong, "deck text marked with the wrong language:\n" + "\n".join(wrong[:20])
+    assert langs == {"ko", "ja", "zh"}, f"the decks' CJK text is marked {langs}"
+
+
+@pytest.mark.parametrize("folder", [BOOK, SLIDES], ids=["book", "slides"])
+def test_only_the_font_subsets_used_are_beside_the_pages(folder):
+    built(folder, "make book slides")
+    css = (folder / "_static" / "cjk-fonts.css").read_text(encoding="utf-8")
+    named = set(re.findall(r"url\(fonts/([^)]+)\)", css))
+    copied = {p.name for p in (folder / "_static" / "fonts").iterdir()}
+    assert named == copied, f"font files copied but not named, or named but missing: {named ^ copied}"
+    families = set(re.findall(r"font-family: '([^']+)'", css))
+    assert families == {"Noto Sans KR", "Noto Sans JP", "Noto Sans SC"}, families
+    every = sum(1 for _ in (ROOT / "book" / "node_modules" / "@fontsource").rglob("*-400-normal.woff2"))
+    assert 0 < len(copied) < every / 3, f"{len(copied)} font files copied of {every} at weight 400 alone"
+    assert all(name.endswith(("-400-normal.woff2", "-700-normal.woff2")) for name in copied), copied
+
+
+def test_the_navigation_opens_on_a_phone(browser):
+    with visit(browser, BOOK / f"{PP}.html", viewport=PHONE) as page:
+        page.wait_for_load_state("load")
+        page.locator(".primary-toggle:visible").click()
+        drawer = page.locator("#pst-primary-sidebar-modal")
+        drawer.locator(f'a[href="{NOTEBOOKS[NOTEBOOKS.index(PP) + 1]}.html"]').wait_for(state="visible")
+        assert page.evaluate("() => document.getElementById('pst-primary-sidebar-modal').open")
+        screenshot(page, "phone-navigation.png")
+        page.keyboard.press("Escape")
+        page.locator(".secondary-toggle:visible").click()
+        contents = page.locator("#pst-secondary-sidebar-modal")
+        contents.locator("a.reference").first.wait_for(state="visible")
+        screenshot(page, "phone-contents.png")
+        page.keyboard.press("Escape")
+        page.locator(".primary-toggle:visible").click()
+        drawer.locator('a[href="glossary.html"]').click()
+        page.wait_for_url("**/glossary.html")
+        assert page.locator("h1").first.inner_text().startswith("Glossary")
+
+
+def test_equations_and_the_glossary_do_not_widen_the_page(browser):
+    with visit(browser, BOOK / f"{PP}.html", viewport=PHONE) as page:
+        assert typeset(page) >= 10, f"{PP}: its equations are not typeset"
+        assert page.evaluate(WIDE) <= 0, f"{PP} is {page.evaluate(WIDE)} px wider than a phone"
+        scrolling = page.evaluate("() => [...document.querySelectorAll('div.math')].filter("
+                                  "d => [d, ...d.children].some(e => e.scrollWidth > e.clientWidth)).length")
+        assert scrolling >= 1, f"{PP}: no display equation is wider than a phone; the test checks nothing"
+        page.locator("div.math").nth(3).scroll_into_view_if_needed()
+        screenshot(page, "phone-equations.png")
+    for viewport, name in ((PHONE, "phone"), ({"width": 1280, "height": 900}, "laptop")):
+        with visit(browser, BOOK / "glossary.html", "#networks-layers-and-scores", viewport=viewport) as page:
+            typeset(page)
+            assert page.evaluate(WIDE) <= 0, f"the glossary is {page.evaluate(WIDE)} px wider than a {name}"
+            over = page.evaluate("() => [...document.querySelectorAll('.bd-article table')].filter("
+                                 "t => t.getBoundingClientRect().width > t.parentElement.clientWidth + 1).length")
+            assert over == 0, f"{over} glossary tables are wider than their column on a {name}"
+            screenshot(page, f"{name}-glossary.png")
+
+
+def search(page, query):
+    """The hrefs and snippets of the search page's results for `query`, in order."""
+    page.wait_for_function("() => Search.hasIndex()")
+    page.wait_for_function("() => /Search Results/.test(document.querySelector('#search-results h2').textContent)")
+    return page.eval_on_selector_all("#search-results li", "els => els.map(li => [li.querySelector('a')"
+                                     ".getAttribute('href'), (li.querySelector('p.context') || {}).textContent || ''])")
+
+
+def test_the_search_ranks_the_defining_page_first_with_snippets(browser):
+    with visit(browser, BOOK / "search.html", "?q=Grad-CAM%2B%2B", viewport=PHONE) as page:
+        found = search(page, "Grad-CAM++")
+        assert found and found[0][0].startswith(f"{PP}.html"), f"Grad-CAM++ lists first {found[:3]}"
+        assert "Grad-CAM++" in found[0][1], f"the first result's snippet is {found[0][1]!r}"
+        assert all(snippet for _, snippet in found), "results without a snippet"
+        screenshot(page, "phone-search.png")
+
+
+def test_the_search_finds_words_inside_korean_japanese_and_chinese_text(browser):
+    from urllib.parse import quote
+
+    for lang, (word, where) in RUNNING.items():
+        with visit(browser, BOOK / "search.html", f"?q={quote(word)}", viewport=PHONE) as page:
+            found = search(page, word)
+            hits = [snippet for href, snippet in found if href.startswith(f"{where}.html")]
+            assert hits, f"{word!r} ({lang}) does not find {where}; it finds {[h for h, _ in found]}"
+            assert word in hits[0], f"{word!r}: the snippet of {where} is {hits[0]!r}"
+            if lang == "zh":
+                screenshot(page, "search-chinese.png")
+
+
+def test_every_glossary_term_is_found_in_every_language(browser):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("search_cjk", ROOT / "book" / "search_cjk.py")
+    search_cjk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search_cjk)
+    terms = glossary_terms()
+    assert all(len(found) >= 20 for found in terms.values()), {k: len(v) for k, v in terms.items()}
+    with visit(browser, BOOK / "search.html") as page:
+        page.wait_for_function("() => Search.hasIndex()")
+        # The page's splitter (JavaScript) cuts each term as the index's (book/search_cjk.py) did.
+        every = [term for found in terms.values() for term in found]
+        split = page.evaluate("terms => terms.map(term => splitQuery(term))", every)
+        differ = [(t, js) for t, js in zip(every, split) if js != search_cjk.split_words(t)]
+        assert not differ, f"the query splitter and the index's splitter cut differently: {differ[:5]}"
+        missing = page.evaluate("""terms => terms.filter(term => {
+            const [query, words, excluded, highlighted, objects] = Search._parseQuery(term);
+            return !Search._performSearch(query, words, excluded, highlighted, objects)
+              .some(([docname]) => docname === 'glossary');
+        })""", [term for found in terms.values() for term in found])
+    assert not missing, f"{len(missing)} glossary terms that the search does not find in the glossary: {missing}"
+
+
+def test_a_korean_line_is_drawn_with_the_web_font(browser):
+    with visit(browser, BOOK / "03_gradcam.html", viewport=PHONE) as page:
+        page.wait_for_load_state("load")
+        line = page.locator('.bd-article span[lang="ko"]').first
+        line.scroll_into_view_if_needed()
+        text = line.inner_text()
+        family = line.evaluate("e => getComputedStyle(e).fontFamily")
+        assert family.startswith('"Noto Sans KR"'), f"a Korean line is drawn in {family}"
+        loaded = page.evaluate("""async text => {
+            const faces = await document.fonts.load('16px "Noto Sans KR"', text);
+            return [faces.length, faces.every(f => f.status === 'loaded'),
+                    document.fonts.check('16px "Noto Sans KR"', text)];
+        }""", text)
+        assert loaded[0] >= 1 and loaded[1] and loaded[2], f"Noto Sans KR for {text!r}: {loaded}"
+        screenshot(page, "phone-korean.png")
+
+
+def test_every_page_names_the_license_in_its_footer():
+    built(BOOK, "make book")
+    assert (BOOK / "LICENSE.txt").read_text(encoding="utf-8") == (ROOT / "LICENSE").read_text(encoding="utf-8"), \
+        "build/book/LICENSE.txt is not the repository's LICENSE"
+    footer = re.compile(r'<p class="minicam-license">(.*?)</p>', re.S)
+    missing = []
+    for page in BOOK.glob("*.html"):
+        found = footer.search(page.read_text(encoding="utf-8"))
+        if not found or not all(s in found.group(1) for s in ("MIT", "CC BY 4.0", 'href="LICENSE.txt"', "authors")):
+            missing.append(page.name)
+    assert not missing, f"pages whose footer does not name the licence: {missing}"
