@@ -18,8 +18,8 @@ import torch
 import torchvision
 
 import minicam
-from minicam import explain
-from minicam.explain import IMAGENET_MEAN, IMAGENET_STD, Preprocess, find_images, load_image, main
+from minicam.apps import explain
+from minicam.apps.explain import IMAGENET_MEAN, IMAGENET_STD, Preprocess, find_images, load_image, main
 
 PHOTO = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))  # 512 x 600, a real photograph
 GOOD = ("grace_hopper.jpg", "grey.png", "rgba.png", "rotated.jpg", "more/palette.png")
@@ -144,7 +144,7 @@ def test_images_are_read_as_a_user_would_see_them(photos):
 def test_find_images_searches_folders_once_each_without_hidden_files(photos):
     found = find_images([photos, photos / "grey.png"])
     assert sorted(p.relative_to(photos).as_posix() for p in found) == sorted(GOOD + BAD)
-    with pytest.raises(FileNotFoundError, match="--images: no such file or folder"):
+    with pytest.raises(explain.UsageError, match="--images: no such file or folder"):
         find_images([photos / "missing"])
 
 
@@ -251,7 +251,7 @@ def test_your_own_function_and_class_file_and_the_layer_list(photos, tmp_path, c
 def test_the_command_runs_as_a_program(photos, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(minicam.__file__).parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "minicam.explain", "--model", "shapes_vgg", "--methods", "cam",
+    run = subprocess.run([sys.executable, "-m", "minicam", "explain", "--model", "shapes_vgg", "--methods", "cam",
                           "--images", str(photos / "grey.png"), str(photos / "notes.txt"), "--out", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 1 and "Traceback" not in run.stderr

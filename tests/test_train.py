@@ -1,4 +1,4 @@
-"""minicam.train without training: predict leaves the model as it was, and the command line checks every
+"""minicam train (minicam.apps.train) without training: predict leaves the model as it was, and the command line checks every
 option (the output path included) before any work, failing as argparse does (exit 2, no traceback).
 The seeded training run itself is tested in test_models.py."""
 import os
@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from minicam import train as train_module
+from minicam.apps import train as train_module
+from minicam.apps.train import accuracy, check_options, main, predict, train
 from minicam.models import CONTROLS, ShapesVGG
-from minicam.train import accuracy, check_options, main, predict, train
 
 
 def small_model():
@@ -48,7 +48,7 @@ def test_predict_empty_and_batched():
 
 @pytest.mark.parametrize("kwargs, error, name", [
     (dict(images=torch.rand(2, 3, 8)), ValueError, "images"),
-    (dict(images=torch.zeros(2, 3, 8, 8, dtype=torch.long)), ValueError, "images"),
+    (dict(images=torch.zeros(2, 3, 8, 8, dtype=torch.long)), TypeError, "images"),  # minicam.checks.check_images
     (dict(images=torch.full((2, 3, 8, 8), float("nan"))), ValueError, "images"),
     (dict(batch_size=0), ValueError, "batch_size"),
     (dict(batch_size=2.5), ValueError, "batch_size"),
@@ -82,7 +82,7 @@ def no_training(monkeypatch):
         raise AssertionError("training started before the options were checked")
     monkeypatch.setattr(train_module, "_fit", trained)
     monkeypatch.setattr(train_module, "make_shapes", trained)
-    monkeypatch.setattr(train_module.torch, "save", trained)
+    monkeypatch.setattr(train_module, "save", trained)
 
 
 UNWRITABLE = Path("/proc")   # no file can be created here, not even by root
@@ -156,7 +156,7 @@ def test_check_options_returns_the_config():
 
 def test_cli_error_is_not_a_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    run = subprocess.run([sys.executable, "-m", "minicam.train", "shapes_vgg", "--epochs", "0",
+    run = subprocess.run([sys.executable, "-m", "minicam", "train", "shapes_vgg", "--epochs", "0",
                           "--out", str(tmp_path / "m.pt")], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr and "--epochs must be" in run.stderr
@@ -165,7 +165,7 @@ def test_cli_error_is_not_a_traceback(tmp_path):
 # ---- the shuffled-label control (the data-randomisation test) -----------------------------------------
 
 def test_majority_rate_by_hand():
-    from minicam.train import majority_rate
+    from minicam.apps.train import majority_rate
     labels = torch.tensor([[1, 0, 0], [1, 0, 1], [1, 1, 0], [0, 0, 1]])
     # class 0 present in 3 of 4, class 1 absent in 3 of 4, class 2 half and half
     torch.testing.assert_close(majority_rate(labels), torch.tensor([0.75, 0.75, 0.5], dtype=torch.float64))

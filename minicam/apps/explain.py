@@ -57,7 +57,7 @@ from torchvision.transforms import InterpolationMode
 from tqdm import tqdm
 
 from minicam import models
-from minicam.checks import NotApplicable, check_finite, check_model, pixel_size, resolve_layer, whole_number
+from minicam.checks import NotApplicable, check_model, pixel_size, whole_number
 from minicam.data import CLASSES
 from minicam.hooks import capture, default_layer, explainable_layers, forward_acts
 from minicam.maps import normalize, upsample
@@ -142,7 +142,7 @@ def _checkpoint(path: Path, trust: bool):
 
 def _state_dict(obj, path) -> dict:
     """The state_dict in a checkpoint: itself, or under "state_dict"/"model_state_dict"/"model"; a
-    "module." prefix (DataParallel) is taken off. Every floating tensor must be finite."""
+    "module." prefix (DataParallel) is taken off."""
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -151,10 +151,6 @@ def _state_dict(obj, path) -> dict:
                          "nor a model; save model.state_dict()")
     if obj and all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
-    for key, value in obj.items():
-        if value.is_floating_point():
-            check_finite(value, f"--weights: {path}: {key}", ": a NaN weight makes every score NaN; give weights "
-                         "from a training run that did not diverge")
     return obj
 
 
@@ -237,7 +233,6 @@ def _from_file(model: nn.Module, kind: str, spec: str, path: Path, trust: bool) 
         if type(obj) is not type(model):
             raise UsageError(f"--weights: {path} holds a whole {type(obj).__name__}, but --model {spec} builds a "
                              f"{type(model).__name__}; give --model the architecture of the saved model")
-        _state_dict(obj.state_dict(), path)  # its weights must be finite too
         return obj
     state = _state_dict(obj, path)
     return _load_state(_fit_head(model, spec, state) if kind == "torchvision" else model, state, spec, str(path))
@@ -253,7 +248,18 @@ def _runnable(model: nn.Module, spec: str) -> nn.Module:
     if dtypes:
         raise UsageError(f"--model {spec}: its parameters are {', '.join(map(str, dtypes))}, and explain runs float32 "
                          "images through it; give the model in float32 (model.float() before saving its state_dict)")
+    for parameter in model.parameters():  # the maps need gradients to layers and images only: no graph for weights
+        parameter.requires_grad_(False)
     return model
+
+
+def _broken_weights(model: nn.Module) -> str:
+    """A message naming the first weight or buffer that is NaN or inf, or "" if they are all finite."""
+    for key, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return (f"--weights: {key} holds NaN or inf values, so the model's scores are not numbers; give "
+                    "weights from a training run that did not diverge")
+    return ""
 
 
 # ---- images and preprocessing ----------------------------------------------------------------------
@@ -501,15 +507,15 @@ def _first_batch(run: _Run, x: torch.Tensor) -> tuple:
     except NotApplicable as err:
         raise UsageError(f"--layer: {err}") from None
     except (RuntimeError, ValueError, TypeError) as err:  # the user's model, on the user's images
-        raise UsageError(f"--model: the model cannot run on a {run.preprocess.size[0]}x{run.preprocess.size[1]} RGB "
+        raise UsageError(_broken_weights(run.model) or f"--model: the model cannot run on a {run.preprocess.size[0]}x{run.preprocess.size[1]} RGB "
                          f"image ({_first_line(err)}); give --size the input size it was built for") from None
     try:
         scores, top, maps = _batch_maps(run, x)
     except NotApplicable as err:
         raise UsageError(f"--methods: {err.method} does not apply here: {err}") from None
     except (RuntimeError, ValueError) as err:
-        raise UsageError(f"--model: the model fails on a batch of {len(x)} images ({_first_line(err)}); try "
-                         "--batch-size 1, or check the model") from None
+        raise UsageError(_broken_weights(run.model) or f"--model: the model fails on a batch of {len(x)} images "
+                         f"({_first_line(err)}); try --batch-size 1, or check the model") from None
     count = scores.shape[1]
     if run.class_names is None:
         run.class_names = [f"class {k}" for k in range(count)]
@@ -739,8 +745,9 @@ def _write_csv(out: Path, rows: list) -> None:
     write_atomic(out / "maps.csv", lambda f: f.write(text.getvalue().encode("utf-8")))
 
 
-def _read(run: _Run, paths: list, names: dict, skipped: list) -> list:
-    """The images of `paths` that load, as _Items; the others appended to skipped and named on stderr."""
+def _read(run: _Run, paths: list, names: dict, skipped: list, said: list) -> list:
+    """The images of `paths` that load, as _Items; the others appended to skipped, and what to say on
+    stderr about them (and about odd files that did load) to `said`."""
     batch = []
     for path in paths:
         notes: list = []
@@ -749,10 +756,9 @@ def _read(run: _Run, paths: list, names: dict, skipped: list) -> list:
                 image = load_image(path)
         except ValueError as err:
             skipped.append((path, str(err).split(": ", 1)[-1]))
-            tqdm.write(f"{PROG}: skipped {err}", file=sys.stderr)
+            said.append(f"{PROG}: skipped {err}")
             continue
-        for note in notes:
-            tqdm.write(f"{PROG}: note: {path}: {note}", file=sys.stderr)
+        said += [f"{PROG}: note: {path}: {note}" for note in notes]
         batch.append(_Item(path, names[path], (image.height, image.width), run.preprocess.view(image)))
     return batch
 
@@ -761,22 +767,27 @@ def _explain(run: _Run, args, files: list, folder: OutputFolder) -> int:
     """Every image explained in batches, each picture drawn and written by a second thread while the model
     works on the next batch; the CSV and the gallery written at the end, or of the images done when Ctrl-C
     stops the run. The first batch decides the layer and the methods' fit before anything is written."""
-    names, skipped, done, csv_rows, pending = _output_names(files), [], [], [], []
+    names, skipped, done, csv_rows, pending, said = _output_names(files), [], [], [], [], []
     bar = tqdm(total=len(files), unit="image", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty())
     writer, out, interrupted = ThreadPoolExecutor(max_workers=1), None, False
     try:
         for start in range(0, len(files), args.batch_size):
             paths = files[start:start + args.batch_size]
-            batch = _read(run, paths, names, skipped)
+            batch = _read(run, paths, names, skipped, said)
             bar.update(len(paths))
-            if not batch:
-                continue
-            x = torch.stack([run.preprocess.normalize(item.view) for item in batch]).to(run.device)
-            if out is None:  # the first batch decides, before anything is written
+            if batch and out is None:  # the first batch decides, before anything is written or said
+                x = torch.stack([run.preprocess.normalize(item.view) for item in batch]).to(run.device)
                 scores, top, maps = _first_batch(run, x)
                 out = folder.open()
-            else:
+            elif batch:
+                x = torch.stack([run.preprocess.normalize(item.view) for item in batch]).to(run.device)
                 scores, top, maps = _batch_maps(run, x)
+            if out is not None:
+                for line in said:
+                    tqdm.write(line, file=sys.stderr)
+                said.clear()
+            if not batch:
+                continue
             for i, item in enumerate(batch):
                 rows, own = _rows(run, scores[i], top[i]), {m: v[i] for m, v in maps.items()}
                 pending.append((item, rows, _csv_rows(run, item, rows, own),
@@ -785,7 +796,7 @@ def _explain(run: _Run, args, files: list, folder: OutputFolder) -> int:
         interrupted = True
     finally:
         bar.close()
-        writer.shutdown(wait=True, cancel_futures=True)  # the picture being written is finished, the rest dropped
+        writer.shutdown(wait=True, cancel_futures=interrupted)  # on Ctrl-C: the picture being written finishes
         for item, rows, item_csv, future in pending:
             if not future.cancelled() and future.exception() is None:
                 done.append((item, rows))
@@ -800,6 +811,8 @@ def _explain(run: _Run, args, files: list, folder: OutputFolder) -> int:
         raise KeyboardInterrupt(f"explained {len(done)} of {len(files)} images; {out / 'index.html'} and "
                                 f"{out / 'maps.csv'} show those" if out else "")
     if out is None:  # every file skipped: the gallery says so
+        for line in said:
+            print(line, file=sys.stderr)
         out = folder.open()
         _write_csv(out, csv_rows)
         _gallery(out, f"{PROG}: {run.label}, {', '.join(run.methods)}", done, skipped, False)
