@@ -47,7 +47,7 @@ def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     float64 and returned in the dtype of grads: in float16, g^3 underflows and the sum of A overflows.
     acts, grads: (N, K, h, w) -> (N, K, h, w).
     """
-    if check_feature_maps(grads, "grads", "Grad-CAM++").shape != check_feature_maps(acts, "acts", "Grad-CAM++").shape:
+    if check_feature_maps(acts, "acts", "Grad-CAM++").shape != check_feature_maps(grads, "grads", "Grad-CAM++").shape:
         raise ValueError(f"grads must be dy/dA, of the shape of acts {tuple(acts.shape)}, got {tuple(grads.shape)}")
     a, g = acts.double(), grads.double()
     g2 = g.pow(2)

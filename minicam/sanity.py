@@ -115,6 +115,8 @@ def pixel_maps(maps: torch.Tensor, size) -> torch.Tensor:
     Grad-CAM, LRP) summed over its colour channels (a pixel's share is the sum of its channels', as LRP's
     conservation counts it); an (N, h, w) map upsampled bilinearly to `size` (H, W), as every overlay is."""
     size = pixel_size(size)
+    if not isinstance(maps, torch.Tensor):
+        raise ValueError(f"maps must be real (N, h, w) or (N, C, H, W) tensors, got {type(maps).__name__}")
     maps = check_finite(maps, "maps", ": look at the map's method and its input", dims=(3, 4),
                         shape="(N, h, w) or (N, C, H, W)").detach().double()
     if maps.dim() == 4:

@@ -187,9 +187,9 @@ class Explorer:
             raise ValueError("layers is empty; give at least one layer name, or None for the default")
         for name in names:
             if name not in explainable(found):
-                raise ValueError(f"layer {name!r} does not run once with (N, K, h, w) output (it ran "
-                                 f"{found.runs.get(name, 0)} times); choose a conv layer or block that runs once, "
-                                 f"e.g. one of {explainable(found)[-3:]}")
+                raise ValueError(f"layer {name!r} does not output one (N, K, h, w) map per image: it runs "
+                                 f"{found.runs.get(name, 0)} times with output {found.shapes.get(name)}; choose a conv "
+                                 f"layer or block that runs once, e.g. one of {explainable(found)[-3:]}")
         return sorted(dict.fromkeys(names), key=found.order.index)
 
     def _check_methods(self, methods) -> list[str]:
