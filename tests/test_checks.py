@@ -156,3 +156,28 @@ def test_several_classes_per_image_only_where_asked_for():
         check_targets(torch.zeros(3, 1, dtype=torch.long), 2, 4, several=True)
     with pytest.raises(TypeError, match=r"a \(N, K\) tensor"):
         check_targets([[0, 1], [1, 0]], 2, 4, several=True)
+
+
+# ---- issue 22: the second hostile probe's defects -------------------------------------------------
+
+def test_a_huge_or_complex_target_is_refused_by_name_not_a_raw_error():
+    """Defect 7: target 2**63 raised a raw RuntimeError, a complex target was truncated to its real part."""
+    with pytest.raises(ValueError, match=r"target 9223372036854775808 is out of range: the model has 4 classes"):
+        check_targets(2 ** 63, 2, 4)
+    with pytest.raises(ValueError, match="out of range: a class index fits in 64 bits"):
+        check_targets([2 ** 63, 0], 2)
+    for bad in (torch.tensor([1 + 0j, 2 + 0j]), np.array([1 + 0j, 2 + 0j]), 1 + 0j, [1, 2 + 0j]):
+        with pytest.raises(TypeError, match="integer class indices"):
+            check_targets(bad, 2, 4)
+
+
+def test_a_batchnorm_without_running_statistics_is_refused_by_name():
+    """Defect 7: BatchNorm2d(track_running_stats=False) made one image's map depend on the batch, unsaid."""
+    from minicam.checks import check_model
+    import minicam
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(NotApplicable, match=r"BatchNorm '1' keeps no running statistics .* depend on the other images"):
+        minicam.gradcam(model, torch.rand(2, 3, 8, 8), 0, "2")
+    with pytest.raises(TypeError, match="not a TorchScript module"):
+        check_model(torch.jit.script(nn.Linear(2, 2)))
