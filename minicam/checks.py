@@ -61,8 +61,7 @@ def check_finite(t: torch.Tensor, name: str, why: str = "", dims: tuple = (), sh
 
 
 def check_feature_maps(t: torch.Tensor, name: str, method: str) -> torch.Tensor:
-    """t if it is (N, K, h, w), channels over positions, the only output the CAM family and Relevance-CAM
-    weight channel by channel; else NotApplicable naming `name` (a layer's, or an argument's)."""
+    """t if it is (N, K, h, w), channels over positions to weight (CAM family, Relevance-CAM); else NotApplicable."""
     if t.dim() != 4:
         subject = repr(name) if name else "the model itself (layer '')"
         raise NotApplicable(f"{method} needs a layer with (N, K, h, w) output; {subject} gives {tuple(t.shape)}, with "
@@ -135,8 +134,7 @@ def resolve_layer(model: nn.Module, layer: Layer) -> tuple[str, nn.Module]:
 
 @contextlib.contextmanager
 def preserved(model: nn.Module):
-    """A `with` block running a checked model in eval mode outside inference mode (grad mode as it was);
-    afterwards every module's mode, parameter's requires_grad and .grad, and torch's modes are as they were."""
+    """Runs a checked model in eval mode, outside inference mode; then modes, requires_grad, .grad are as they were."""
     grad_mode = torch.is_grad_enabled()
     with torch.inference_mode(False), torch.set_grad_enabled(grad_mode):
         modes = [(m, m.training) for m in model.modules()]

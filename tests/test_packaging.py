@@ -99,3 +99,17 @@ def test_notebooks_are_stored_as_top_to_bottom_runs():
                 assert out["output_type"] != "error", f"{path.name}: a stored output is an error"
                 assert not (out["output_type"] == "stream" and out["name"] == "stderr"), \
                     f"{path.name}: a cell writes to stderr: {''.join(out['text'])[:200]}"
+
+
+def test_the_version_is_one_and_every_subpackage_is_installed():
+    """0.2.0 (issue 22: names moved or went, see CHANGELOG.md), in pyproject and in minicam.__version__;
+    the library, its apps and the suite's helpers are all packaged."""
+    import tomllib
+
+    import minicam
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["version"] == minicam.__version__ == "0.2.0"
+    packaged = set(project["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "minicam").rglob("__init__.py")}
+    assert on_disk | {"minicam.weights"} == packaged
+    assert "## 0.2.0" in (ROOT / "CHANGELOG.md").read_text()
