@@ -20,7 +20,7 @@ import sys
 import tokenize
 from pathlib import Path
 
-APART = ("apps", "suite")  # subpackages outside the library's numbers
+APART = ("apps", "suite", "__main__")  # the apps (and their launcher) and the suite: outside the numbers
 
 
 def docstring_lines(tree: ast.AST) -> set[int]:
