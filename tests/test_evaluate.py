@@ -249,3 +249,37 @@ def test_pair_maps_are_the_maps_of_each_pair_with_one_forward_pass_per_image(pai
     shallow = evaluate.pair_maps(model, pairs, "relu1", batch_size=1)
     assert isinstance(shallow["CAM"], NotApplicable)
     torch.testing.assert_close(shallow["Grad-CAM"], minicam.gradcam(model, pairs["images"], pairs["classes"], "relu1"))
+
+
+# ---- issue 22: the second hostile probe's defects 8 and 10 -----------------------------------------
+
+def test_n_too_large_for_memory_is_one_message(tmp_path, monkeypatch, capsys):
+    """Defect 10: evaluate --n 100000000 was a MemoryError traceback."""
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: pytest.fail("the evaluation ran before the check"))
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(["--n", "100000000", "--out", str(tmp_path), "--quiet"])
+    stderr = capsys.readouterr().err
+    assert err.value.code == 2 and "--n 100000000 would need about" in stderr and "give at most" in stderr
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate, "evaluate", interrupted)
+    try:
+        code = evaluate.main(["--n", "4", "--models", "shapes_vgg", "--out", str(tmp_path / "r"), "--quiet"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main: a traceback instead of exit status 130")
+    assert code == 130 and "interrupted" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path, capsys):
+    fcntl = pytest.importorskip("fcntl")
+    (tmp_path / "metrics.md").write_text("the first run's table\n")
+    with open(tmp_path / ".minicam.lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SystemExit) as err:
+            evaluate.main(["--n", "2", "--models", "shapes_vgg", "--layers", "relu6", "--out", str(tmp_path), "--quiet"])
+    assert err.value.code == 2 and "in use by another run" in capsys.readouterr().err
+    assert (tmp_path / "metrics.md").read_text() == "the first run's table\n"
