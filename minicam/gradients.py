@@ -43,13 +43,13 @@ def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
         alpha^kc_ij = g_ij^2 / (2 g_ij^2 + (sum_ab A^k_ab) g_ij^3)
 
     with g = dS^c/dA. The cube is taken at (i, j), outside the sum over (a, b). alpha is 0 where the
-    denominator is 0 (where g = 0, and where 2 + sum(A) g = 0): never a division by zero. Computed in
-    float64 and returned in the dtype of grads: in float16, g^3 underflows and the sum of A overflows.
+    denominator is 0 (where g = 0, and where 2 + sum(A) g = 0): never a division by zero. Computed in at
+    least float32 and returned in the dtype of grads: in float16, g^3 underflows and the sum of A overflows.
     acts, grads: (N, K, h, w) -> (N, K, h, w).
     """
     if check_feature_maps(acts, "acts", "Grad-CAM++").shape != check_feature_maps(grads, "grads", "Grad-CAM++").shape:
         raise ValueError(f"grads must be dy/dA, of the shape of acts {tuple(acts.shape)}, got {tuple(grads.shape)}")
-    a, g = acts.double(), grads.double()
+    a, g = (t.to(torch.promote_types(t.dtype, torch.float32)) for t in (acts, grads))
     g2 = g.pow(2)
     denom = 2 * g2 + a.sum(dim=(2, 3), keepdim=True) * g.pow(3)
     safe = torch.where(denom != 0, denom, torch.ones_like(denom))

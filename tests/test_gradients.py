@@ -328,7 +328,7 @@ def test_a_compiled_model_gets_guided_backprop_after_any_other_method():
 
 def test_a_float16_model_gets_a_finite_gradcam_pp_map():
     """Defect 2: in float16, g^3 underflows and sum(A) overflows: Grad-CAM++ gave an all-NaN map with
-    finite scores. The alphas are computed in float64; the map is the float32 model's to float16 precision."""
+    finite scores. The alphas are computed in float32; the map is the float32 model's to float16 precision."""
     from minicam.data import make_shapes
     from minicam.models import load_pretrained
     model = load_pretrained("shapes_resnet")
