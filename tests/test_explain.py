@@ -144,7 +144,7 @@ def test_images_are_read_as_a_user_would_see_them(photos):
 def test_find_images_searches_folders_once_each_without_hidden_files(photos):
     found = find_images([photos, photos / "grey.png"])
     assert sorted(p.relative_to(photos).as_posix() for p in found) == sorted(GOOD + BAD)
-    with pytest.raises(explain.UsageError, match="--images: no such file or folder"):
+    with pytest.raises(FileNotFoundError, match="--images: no such file or folder"):
         find_images([photos / "missing"])
 
 

@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["UsageError", "INTERRUPTED", "write_atomic", "OutputFolder", "check_memory", "quiet_warnings"]
+__all__: list[str] = []  # the apps' own helpers: nothing here is for a user to call
 
 INTERRUPTED = 130  # the shell's status for a program stopped by Ctrl-C (128 + SIGINT)
 

@@ -40,8 +40,7 @@ from minicam.methods import METHODS
 
 from ._common import INTERRUPTED, OutputFolder, UsageError, check_memory, write_atomic
 
-__all__ = ["main", "evaluate", "check_options", "candidate_layers", "method_maps", "pair_maps", "score_row",
-           "held_out_pairs", "load_models", "rows_at", "in_batches", "to_markdown", "write_csv", "report",
+__all__ = ["main", "evaluate", "check_options", "score_row", "held_out_pairs", "to_markdown", "write_csv", "report",
            "LAYERS", "EVALUATED", "COLUMNS", "BOX_FRACTION", "MASK_DELTA"]
 
 PROG = "minicam evaluate"
@@ -183,6 +182,11 @@ def _localisation(maps, boxes) -> tuple[dict, float]:
 def score_row(model, images, targets, masks, boxes, raw, Y, batch_size) -> dict:
     """Every metric of one method at one layer, over P pairs. images (P, 3, H, W), targets (P,),
     masks (P, K, H, W), boxes: P tensors (M, 4) of the target class, raw (P, h, w), Y (P,)."""
+    batch_size = whole_number(batch_size, "batch_size", 1, floats=False, want="a positive integer (pairs per model call)")
+    for name, value in (("targets", targets), ("masks", masks), ("boxes", boxes), ("raw", raw), ("Y", Y)):
+        if not hasattr(value, "__len__") or len(value) != len(images):
+            raise ValueError(f"{name} must hold one entry per pair ({len(images)}), got "
+                             f"{len(value) if hasattr(value, '__len__') else type(value).__name__}")
     O = in_batches(lambda x, r, t: {"O": metrics.target_probs(model, metrics.explanation_map(r, x), t, "sigmoid")},
                    batch_size, images, raw, targets)["O"]
     maps = upsample(raw, images.shape[-2:])
@@ -290,6 +294,8 @@ def to_markdown(rows) -> str:
 def write_csv(rows, path: Path) -> None:
     """The rows as CSV at path, written under a temporary name and renamed when complete."""
     _check_rows(rows)
+    if not Path(path).parent.is_dir():
+        raise FileNotFoundError(f"path: the directory of {path} does not exist; create it or choose another path")
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=[key for key, _, _ in COLUMNS])
     writer.writeheader()
@@ -300,6 +306,8 @@ def write_csv(rows, path: Path) -> None:
 def report(rows, notes, n: int, seed: int) -> str:
     """The Markdown report: a title, the table, how to read it, and the notes."""
     _check_rows(rows)
+    if not isinstance(notes, (list, tuple)) or not all(isinstance(note, str) for note in notes):
+        raise TypeError(f"notes must be a list of strings (one per note), got {notes!r}")
     pairs = rows[0]["pairs"] if rows else 0
     return "\n".join([
         f"# minicam evaluation: {n} held-out shapes images (seed {seed}), {pairs} (image, class) pairs",

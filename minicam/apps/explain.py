@@ -65,8 +65,7 @@ from minicam.methods import METHODS
 
 from ._common import INTERRUPTED, OutputFolder, UsageError, quiet_warnings, write_atomic
 
-__all__ = ["main", "load_model", "build_model", "load_image", "find_images", "read_classes", "Preprocess",
-           "CSV_COLUMNS", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["main", "load_image", "find_images", "Preprocess", "CSV_COLUMNS", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 PROG = "minicam explain"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -279,6 +278,16 @@ class Preprocess:
 
     def __post_init__(self):
         object.__setattr__(self, "size", pixel_size(self.size, "size"))
+        for name, positive in (("mean", False), ("std", True)):
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or len(value) != 3 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+                    for v in value):
+                raise ValueError(f"{name} must be three finite numbers{' > 0' if positive else ''}, one per colour "
+                                 f"channel (R, G, B), got {value!r}")
+        if self.resize is not None:
+            whole_number(self.resize, "resize", min(self.size), floats=False,
+                         want=f"None or a whole number >= the input's shorter side {min(self.size)}")
 
     def view(self, image: PIL.Image.Image) -> torch.Tensor:
         """The part of the RGB image the model sees, as it sees it before normalising: (3, H, W) in [0, 1]."""
@@ -329,6 +338,8 @@ def load_image(path) -> PIL.Image.Image:
     Pillow can read, is truncated or corrupt, is a broken link, has more than MAX_PIXELS pixels, or holds
     32-bit integer or out-of-range float pixels, is a ValueError naming it."""
     path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise FileNotFoundError(f"path: no such file {path}; give an image file")
     if path.is_symlink() and not path.exists():
         raise ValueError(f"{path}: a broken symbolic link (to {path.readlink()}); point it at an image or remove it")
     try:
@@ -355,11 +366,11 @@ def load_image(path) -> PIL.Image.Image:
 def find_images(paths) -> list[Path]:
     """Every file under `paths` (files, and folders searched recursively; hidden files and folders left
     out; broken symbolic links kept, so that they are reported), once each, in order. A path that does not
-    exist is a UsageError naming it."""
+    exist is a FileNotFoundError naming it."""
     files: dict = {}
     for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         if not path.exists() and not path.is_symlink():
-            raise UsageError(f"--images: no such file or folder {path}; give image files or folders")
+            raise FileNotFoundError(f"--images: no such file or folder {path}; give image files or folders")
         hidden = lambda p: any(part.startswith(".") for part in p.relative_to(path).parts)  # noqa: E731
         found = [path] if not path.is_dir() else sorted(
             p for p in path.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists())) and not hidden(p))
@@ -874,8 +885,11 @@ def main(argv=None, prog: str = PROG) -> int:
     folder = None
     try:
         with quiet_warnings(prog):
-            files, folder = ([], None) if args.list_layers else _files(args)
-            run = _setup(args)
+            try:
+                files, folder = ([], None) if args.list_layers else _files(args)
+                run = _setup(args)
+            except (OSError, ValueError, TypeError) as err:  # an option's file missing, a number out of range
+                raise UsageError(str(err)) from None
             if args.list_layers:
                 _list_layers(run)
                 return 0
