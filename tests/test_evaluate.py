@@ -127,7 +127,7 @@ def test_evaluate_smoke(tmp_path):
         assert 0 <= float(row["off_target"]) <= 1
     text = (tmp_path / "metrics.md").read_text()
     assert "| shapes_vgg | relu6 | Grad-CAM++ |" in text
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".minicam.lock", "metrics.csv", "metrics.md"]  # no temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "metrics.md"]  # no temporaries, no lock
 
 
 def test_evaluate_shares_one_capture_but_gives_the_methods_own_maps():

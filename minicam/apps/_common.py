@@ -42,8 +42,8 @@ def _inside(path: Path, folder: Path) -> bool:
 
 class OutputFolder:
     """--out as a folder the run may write in: not one of the inputs nor inside one, and no input inside it
-    (a rerun would read its own pictures), writable, and locked for the run, so that a second run into the
-    same folder is refused instead of interleaving its files with this one's. The folder is made only by
+    (a rerun would read its own pictures), writable, and locked for the run (a hidden file, removed at the
+    end), so that a second run into the same folder is refused instead of interleaving its files with this one's. The folder is made only by
     `open`, when the run has something to write."""
 
     LOCK = ".minicam.lock"
@@ -71,6 +71,8 @@ class OutputFolder:
         lock = open(self.path / self.LOCK, "a+b")
         try:
             _lock_file(lock)
+            if os.stat(self.path / self.LOCK).st_ino != os.fstat(lock.fileno()).st_ino:
+                raise OSError("the lock file was removed by the run that held it")  # that run has just finished
         except OSError:
             lock.close()
             raise UsageError(f"{self.option} {self.path} is in use by another run that is still writing there; wait "
@@ -79,8 +81,11 @@ class OutputFolder:
         return self.path
 
     def close(self) -> None:
-        """The lock released (closing the file releases it); nothing if the folder was never opened."""
+        """The lock released and its file removed (so the gallery holds only the run's files); nothing if the
+        folder was never opened. A run that opened the file before it went checks that it still exists."""
         if self._lock is not None:
+            with contextlib.suppress(OSError):
+                (self.path / self.LOCK).unlink()
             self._lock.close()
             self._lock = None
 
