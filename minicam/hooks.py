@@ -61,7 +61,9 @@ def per_image(maps: torch.Tensor, target: Target) -> torch.Tensor:
 def capture(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | None = None) -> Capture:
     """One forward pass, then dy^c/dA by autograd to `layer` only (None: A is the input image x (N, C, H, W)).
     target: an int, one class per image (N,), or T per image (N, T): one backward pass per class, a row per
-    (image, class) pair. Eval mode, the model left as it was; NotApplicable if no graph leads back to A."""
+    (image, class) pair; or a function of the detached scores (N, C) that gives them (e.g. each image's top
+    classes, lambda s: s.topk(3, dim=1).indices), so that the classes come from the same forward pass.
+    Eval mode, the model left as it was; NotApplicable if no graph leads back to A."""
     model, x = check_model(model), check_images(x)
     name, module = (None, None) if layer is None else resolve_layer(model, layer)
     seen: list[torch.Tensor] = []
@@ -80,6 +82,7 @@ def capture(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | No
         if layer is not None and len(seen) != 1:
             raise ValueError(f"layer {name!r} ran {len(seen)} times in one forward pass, so it has no single "
                              "output; choose a layer that runs exactly once (e.g. its parent block)")
+        target = target(scores.detach()) if callable(target) else target  # classes chosen from this very pass
         acts, targets = x if layer is None else seen[0], check_targets(target, len(x), scores.shape[1], several=True)
         columns = targets.T if targets.dim() == 2 else targets[None]
         grads = [torch.autograd.grad(scores.gather(1, c.to(scores.device)[:, None]).sum(), acts, allow_unused=True,

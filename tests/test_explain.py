@@ -463,3 +463,24 @@ def test_bad_models_devices_and_sizes_are_one_message_and_exit_2(argv, expected,
                                   "--quiet"], capsys)
     assert expected in message
     assert not out.exists()
+
+
+def test_one_forward_pass_per_batch_gives_the_top_classes_and_the_maps(resnet, photos, tmp_path, capsys):
+    """Item 5: each batch ran three forward passes (a probe, the prediction, the capture) where one serves;
+    now one per batch, and one on a single image for the first batch's layer decision."""
+    model, weights = resnet
+    calls = []
+    original = explain._runnable
+
+    def counted(built, spec):
+        built = original(built, spec)
+        built.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+        return built
+
+    try:
+        explain._runnable = counted
+        code = main(["--model", "resnet18", "--weights", str(weights), "--images", str(photos), "--size", "32",
+                     "--batch-size", "3", "--out", str(tmp_path / "out"), "--quiet"])
+    finally:
+        explain._runnable = original
+    assert code == 1 and calls == [1, 2, 2, 1]   # the layer decision on one image; batches of 3 less skipped files

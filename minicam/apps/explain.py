@@ -576,10 +576,13 @@ def _batch_maps(run: _Run, x: torch.Tensor) -> tuple:
     best = lambda scores: scores.topk(min(run.top or 3, scores.shape[1]), dim=1).indices  # noqa: E731
     cap = None
     try:
-        scores, _ = forward_acts(run.model, x, [])  # TODO(one pass): capture(model, x, best, layer) once it takes a function
-        top = best(scores)
-        if family:
-            cap = capture(run.model, x, top, run.layer)
+        if family:  # one forward pass: its scores choose the classes whose gradients the capture takes
+            cap = capture(run.model, x, best, run.layer)
+            top = cap.targets.view(len(x), -1)
+            scores = cap.scores[::top.shape[1]]
+        else:
+            scores, _ = forward_acts(run.model, x, [])
+            top = best(scores)
     except NotApplicable as err:
         err.method = family[0]
         raise
