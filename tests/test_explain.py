@@ -484,3 +484,18 @@ def test_one_forward_pass_per_batch_gives_the_top_classes_and_the_maps(resnet, p
     finally:
         explain._runnable = original
     assert code == 1 and calls == [1, 2, 2, 1]   # the layer decision on one image; batches of 3 less skipped files
+
+
+def test_an_all_zero_map_has_no_peak_in_the_csv(photos, tmp_path, monkeypatch):
+    """Defect 7 (the app's side): an all-zero map was reported with a peak at (0, 0)."""
+    batch_maps = explain._batch_maps
+
+    def zero_maps(*args):
+        scores, top, maps = batch_maps(*args)
+        return scores, top, {name: torch.zeros_like(m) for name, m in maps.items()}
+
+    monkeypatch.setattr(explain, "_batch_maps", zero_maps)
+    assert main(["--model", "shapes_vgg", "--images", str(photos / "grey.png"), "--out", str(tmp_path / "out"),
+                 "--quiet"]) == 0
+    rows = read_csv(tmp_path / "out" / "maps.csv")
+    assert len(rows) == 3 and all(row["peak_row"] == row["peak_col"] == "" for row in rows)

@@ -62,6 +62,7 @@ from minicam.data import CLASSES
 from minicam.hooks import capture, default_layer, explainable_layers, forward_acts
 from minicam.maps import normalize, upsample
 from minicam.methods import METHODS
+from minicam.metrics import peak
 
 from ._common import INTERRUPTED, OutputFolder, UsageError, quiet_warnings, write_atomic
 
@@ -563,9 +564,8 @@ def _flat(raw: torch.Tensor) -> torch.Tensor:
 
 def _peak(raw: torch.Tensor, size) -> tuple[int, int] | None:
     """(row, col) of the largest value of the map upsampled (bilinear) to the input's size (H, W); None
-    for a flat map (all zeros, say), which points nowhere."""
-    up = upsample(_flat(raw).float(), size)
-    return None if bool(up.max() == up.min()) else divmod(int(up.argmax()), size[1])
+    for a flat map (all zeros, say), which points nowhere (minicam.metrics.peak)."""
+    return peak(upsample(_flat(raw).float(), size))
 
 
 def _batch_maps(run: _Run, x: torch.Tensor) -> tuple:
