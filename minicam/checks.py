@@ -70,9 +70,8 @@ def check_feature_maps(t: torch.Tensor, name: str, method: str) -> torch.Tensor:
 
 
 def check_targets(target: Target, n: int, num_classes: int | None = None, several: bool = False) -> torch.Tensor:
-    """The one reading of a target, as (N,) long: an int for all images, or a list, tuple, integer tensor or
-    array of them, one per image (one element: for all); several=True also takes (N, K), K classes per image
-    ((1, K): for all). num_classes=None checks all but the range. Bools, floats, complex: refused."""
+    """The one reading of a target as (N,) long: an int for all images, a list, tuple, integer tensor or array,
+    one per image (one element: for all); several=True: also (N, K), K per image. num_classes=None: no range."""
     low, top = (0, num_classes) if num_classes is not None else (-2 ** 63, 2 ** 63)  # None: only what int64 holds
     bad = "target {} is out of range: " + (f"the model has {num_classes} classes, so targets must lie in 0..{top - 1}"
                                            if num_classes is not None else "a class index fits in 64 bits")

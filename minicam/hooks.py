@@ -21,10 +21,9 @@ __all__ = ["Capture", "capture", "forward_acts", "explainable_layers", "default_
 
 
 class Capture(NamedTuple("Capture", [("scores", torch.Tensor), ("acts", torch.Tensor), ("grads", torch.Tensor)])):
-    """What one forward pass and one backward pass to a layer give: scores (N, C) pre-softmax outputs;
-    acts (N, K, h, w) the layer's output A; grads (N, K, h, w) dy^c/dA for each image's own target c.
-    For T classes per image, (N, T), a row is one (image, class) pair, N*T rows image by image.
-    `capture` also sets `targets` (the class of each row, (rows,)) and `layer` (the layer's name)."""
+    """One forward and one backward pass to a layer: scores (N, C) pre-softmax, acts (N, K, h, w) the layer's
+    output A, grads dy^c/dA for each image's target c; for T classes per image, a row per (image, class) pair,
+    image by image. `capture` also sets `targets` (each row's class) and `layer` (the layer's name)."""
     targets: torch.Tensor | None = None
     layer: str | None = None
 
@@ -60,10 +59,9 @@ def per_image(maps: torch.Tensor, target: Target) -> torch.Tensor:
 
 def capture(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | None = None) -> Capture:
     """One forward pass, then dy^c/dA by autograd to `layer` only (None: A is the input image x (N, C, H, W)).
-    target: an int, one class per image (N,), or T per image (N, T): one backward pass per class, a row per
-    (image, class) pair; or a function of the detached scores (N, C) that gives them (e.g. each image's top
-    classes, lambda s: s.topk(3, dim=1).indices), so that the classes come from the same forward pass.
-    Eval mode, the model left as it was; NotApplicable if no graph leads back to A."""
+    target: an int, one class per image (N,), T per image (N, T) (a backward pass and a row per pair), or a
+    function of the detached scores giving them, e.g. lambda s: s.topk(3, dim=1).indices (classes chosen from
+    this very pass). Eval mode, the model left as it was; NotApplicable if no graph leads back to A."""
     model, x = check_model(model), check_images(x)
     name, module = (None, None) if layer is None else resolve_layer(model, layer)
     seen: list[torch.Tensor] = []
