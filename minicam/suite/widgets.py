@@ -1,9 +1,9 @@
 """An interactive explorer: pick an image, a layer, a class and a method, and see the map.
 
-    from minicam.widgets import explorer
+    from minicam.suite.widgets import explorer
     explorer(model, images, class_names=CLASSES)     # the last expression of a notebook cell
 
-The view: the controls; a line naming the setting; the picture (`minicam.explorer_figure`: the image,
+The view: the controls; a line naming the setting; the picture (`minicam.suite.explorer_figure`: the image,
 the map on the image, the raw map with its colour bar, as PNG in an `ipywidgets.Image`); and a table
 of the top predictions. The explorer is state, controls and a cache; the maps come from the method
 table `minicam.methods.METHODS`, so a new method there is a new entry of the menu.
