@@ -105,8 +105,8 @@ def check_model(model) -> nn.Module:
     Refused by name: a non-module, a TorchScript module (no forward hooks), a BatchNorm without running
     statistics (it normalises by the batch: one image's map would depend on the others)."""
     if not isinstance(model, nn.Module) or isinstance(model, torch.jit.ScriptModule):
-        hint = {str: "; load a shipped model first: minicam.models.load_pretrained(name)", True: ", not a TorchScript "
-                "module (it takes no hooks): pass the module it was made from"}.get(isinstance(model, nn.Module) or type(model), "")
+        hint = (", not a TorchScript module (no hooks): pass the module it was made from" if isinstance(model, nn.Module)
+                else "; load a shipped model first: minicam.models.load_pretrained(name)" if isinstance(model, str) else "")
         raise TypeError(f"model must be a torch.nn.Module{hint}, got {type(model).__name__}")
     model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule wraps the module it compiled
     for name, m in model.named_modules():

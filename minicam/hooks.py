@@ -76,7 +76,7 @@ def capture(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | No
         try:
             scores = check_finite(model(x), "the model's scores", dims=(2,), shape="(N, classes)")
         finally:
-            handle = handle and handle.remove()
+            handle is None or handle.remove()  # the hook goes, also when the model raises
         if layer is not None and len(seen) != 1:
             raise ValueError(f"layer {name!r} ran {len(seen)} times in one forward pass, so it has no single "
                              "output; choose a layer that runs exactly once (e.g. its parent block)")
