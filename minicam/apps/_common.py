@@ -19,16 +19,19 @@ class UsageError(ValueError):
     """A bad option, found before any work: the app prints it as one message and exits with status 2."""
 
 
-def write_atomic(path: Path, write) -> Path:
+def write_atomic(path: Path, write, durable: bool = False) -> Path:
     """path written by write(file) (a binary file object) under a temporary name beside it, then renamed
-    over path: the old file stays whole until the new one is complete, and a failure leaves no temporary."""
+    over path: the old file stays whole until the new one is complete, and a failure leaves no temporary.
+    durable: the data reach the disk before the rename (for a file whose loss costs hours: trained weights),
+    so that a power cut cannot leave an empty file under the old name either."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         with open(temporary, "wb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

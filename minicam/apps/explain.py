@@ -37,8 +37,10 @@ import importlib
 import io
 import math
 import pickle
+import struct
 import sys
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,17 +83,19 @@ DEVICES = "cpu, or cuda / cuda:1 where CUDA is available"
 
 # ---- the model and its weights --------------------------------------------------------------------
 
-def build_model(spec: str) -> tuple[nn.Module, str]:
+def build_model(spec: str, meta: bool = False) -> tuple[nn.Module, str]:
     """The untrained model `spec` names and its kind: "shapes" (a shipped shapes model), "torchvision"
     (a torchvision classification model), or "function" (package.module:function, called with no
-    arguments, returning the model)."""
+    arguments, returning the model). meta: a torchvision model is built on the meta device (shapes, no
+    data: no time spent drawing random weights that its state_dict replaces)."""
     if spec in models.PRETRAINED:
         return models.create_model(spec), "shapes"
     if ":" in spec:
         return _built_by(spec), "function"
     names = torchvision.models.list_models(module=torchvision.models)  # the classification models
     if spec in names:
-        return torchvision.models.get_model(spec, weights=None), "torchvision"
+        with torch.device("meta" if meta else "cpu"):
+            return torchvision.models.get_model(spec, weights=None), "torchvision"
     close = difflib.get_close_matches(spec, names + list(models.PRETRAINED), n=4)
     raise UsageError(f"--model: unknown model {spec!r}{f' (did you mean {close}?)' if close else ''}; give a "
                      "torchvision classification model (e.g. resnet50, vgg16), a shipped one "
@@ -165,7 +169,11 @@ def _load_state(model: nn.Module, state: dict, what: str, where: str) -> nn.Modu
                  (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)) if v]
         raise UsageError(f"--weights: {where} does not fit --model {what}: {'; '.join(found)}. Are these the "
                          f"weights of another architecture? Give --model the one they were saved from")
-    model.load_state_dict(state)
+    meta = any(t.is_meta for t in own.values())
+    model.load_state_dict(state, assign=meta)  # a model built on the meta device takes the state's tensors
+    if meta and any(t.is_meta for t in [*model.parameters(), *model.buffers()]):  # a buffer outside the state
+        raise UsageError(f"--weights: {where} leaves tensors of --model {what} without values; give its full "
+                         "state_dict")
     return model
 
 
@@ -175,7 +183,8 @@ def _fit_head(model: nn.Module, name: str, state: dict) -> nn.Module:
     weight = state.get(f"{linear[-1]}.weight") if linear else None  # SqueezeNet's head is a conv: nothing to fit
     if weight is None or weight.dim() != 2 or weight.shape[0] == model.state_dict()[f"{linear[-1]}.weight"].shape[0]:
         return model
-    return torchvision.models.get_model(name, weights=None, num_classes=weight.shape[0])
+    with torch.device("meta"):
+        return torchvision.models.get_model(name, weights=None, num_classes=weight.shape[0])
 
 
 def _cached_weights(weights, allow_download: bool, quiet: bool) -> dict:
@@ -207,7 +216,7 @@ def load_model(spec: str, weights: str | None = None, trust: bool = False, allow
                quiet: bool = True) -> tuple[nn.Module, str, object]:
     """(model in eval mode with its weights, its kind (see build_model), the torchvision weights used or
     None). Every problem is a UsageError whose message names the option."""
-    model, kind = build_model(spec)
+    model, kind = build_model(spec, meta=weights is not None)
     if weights is None:
         if kind == "torchvision":
             raise UsageError(f"--weights is needed for {spec}: a file, or one of its weights names "
@@ -562,10 +571,11 @@ def _flat(raw: torch.Tensor) -> torch.Tensor:
     return raw.abs().amax(dim=0) if raw.dim() == 3 else raw
 
 
-def _peak(raw: torch.Tensor, size) -> tuple[int, int] | None:
-    """(row, col) of the largest value of the map upsampled (bilinear) to the input's size (H, W); None
-    for a flat map (all zeros, say), which points nowhere (minicam.metrics.peak)."""
-    return peak(upsample(_flat(raw).float(), size))
+def _peaks(raws: torch.Tensor, size) -> list:
+    """For each raw map of raws (T, ...), (row, col) of the largest value of the map upsampled (bilinear) to the
+    input's size (H, W); None for a flat map (all zeros, say), which points nowhere (minicam.metrics.peak)."""
+    flat = raws.abs().amax(dim=1) if raws.dim() == 4 else raws
+    return [peak(m) for m in upsample(flat.float(), size)]
 
 
 def _batch_maps(run: _Run, x: torch.Tensor) -> tuple:
@@ -605,11 +615,11 @@ def _rows(run: _Run, scores, top) -> list:
 
 def _csv_rows(run: _Run, item: _Item, rows: list, maps: dict) -> list:
     """The CSV rows of one image: one per (class, method), with the map's peak in the image's pixels."""
-    out = []
+    out, peaks = [], {method: _peaks(maps[method], run.preprocess.size) for method in run.methods}
     for t, (rank, k, name, logit, p) in enumerate(rows):
         for method in run.methods:
-            peak = _peak(maps[method][t], run.preprocess.size)
-            row, col = run.preprocess.to_image(*peak, item.size) if peak else ("", "")
+            at = peaks[method][t]
+            row, col = run.preprocess.to_image(*at, item.size) if at else ("", "")
             layer = run.layer if METHODS[method].needs_layer else "input"
             out.append([str(item.path), rank, name, k, f"{logit:.6g}", f"{p:.6g}", method, layer, row, col])
     return out
@@ -622,7 +632,8 @@ _JET = {0: ((0, 0), (0.35, 0), (0.66, 1), (0.89, 1), (1, 0.5)),
         1: ((0, 0), (0.125, 0), (0.375, 1), (0.64, 1), (0.91, 0), (1, 0)),
         2: ((0, 0.5), (0.11, 1), (0.34, 1), (0.65, 0), (1, 0))}
 _LEVELS = np.linspace(0, 1, 256)
-JET = np.stack([np.interp(_LEVELS, *zip(*_JET[c])) for c in range(3)], axis=1)  # (256, 3) in [0, 1]
+JET8 = np.rint(255 * np.stack([np.interp(_LEVELS, *zip(*_JET[c])) for c in range(3)], axis=1)).astype(np.uint8)
+WRITERS = 2  # threads drawing and writing pictures while the model works (numpy, zlib and Pillow release the GIL)
 TEXT, GAP, BAR = 30, 10, 12  # pixels: two lines of title, space between cells, colour bar width
 
 
@@ -636,15 +647,16 @@ def _font(size: int = 11):
 FONT, TITLE_FONT = _font(11), _font(13)
 
 
-def _colours(values: np.ndarray) -> np.ndarray:
-    """values in [0, 1] (h, w) as jet colours (h, w, 3) in [0, 1]."""
-    return JET[np.clip(np.rint(values * 255), 0, 255).astype(np.intp)]
+def _colours(values: torch.Tensor) -> np.ndarray:
+    """values in [0, 1] (h, w) as jet colours (h, w, 3), uint8."""
+    return JET8[(values * 255).round().clamp(0, 255).to(torch.long).numpy()]
 
 
 def _cell_scale(size) -> float:
-    """How much a cell enlarges (small inputs) or shrinks (large ones) the model's view: longer side 160..320."""
+    """How much a cell enlarges (small inputs, by a whole factor) or shrinks (large ones) the model's view:
+    its longer side 128..160 pixels, as the notebooks' figures show an image (PNG encoding costs by the pixel)."""
     longest = max(size)
-    return max(1, 160 // longest) if longest < 160 else min(1.0, 320 / longest)
+    return max(1, 128 // longest) if longest < 128 else min(1.0, 128 / longest)
 
 
 def _fit(text: str, width: int, font) -> str:
@@ -657,66 +669,79 @@ def _fit(text: str, width: int, font) -> str:
 
 
 def _picture(run: _Run, item: _Item, rows: list, maps: dict) -> PIL.Image.Image:
-    """One row per top class: the input as the model sees it (class and probability), then for each
-    method its map on the image (min-max normalised, jet, alpha 0.5: minicam.viz.overlay's picture) and
-    the raw map with a colour bar of its own range (minicam.viz.show_map's)."""
+    """One row per top class: its name and probability (over the input as the model sees it, in the first
+    row), then for each method its map on the image (min-max normalised, jet, alpha 0.5: minicam.viz.overlay's
+    picture) and the raw map with a colour bar of its own range (minicam.viz.show_map's). Arrays of uint8 in,
+    one PIL image out."""
     height, width = run.preprocess.size
     scale = _cell_scale((height, width))
     ch, cw = max(1, round(height * scale)), max(1, round(width * scale))
-    view = item.view.permute(1, 2, 0).numpy()  # (H, W, 3) in [0, 1]
-    label = max(FONT.getlength("-0.000e+00"), 40)
-    columns = [cw] + [cw, cw + BAR + 4 + int(label)] * len(run.methods)
-    total_w = sum(columns) + GAP * (len(columns) + 1)
-    total_h = 28 + len(rows) * (TEXT + ch + GAP) + GAP
-    canvas = np.full((total_h, total_w, 3), 255, dtype=np.uint8)
-    texts = []
-
-    def paste(array, top, left):  # array (h, w, 3) in [0, 1], resized to the cell
-        picture = PIL.Image.fromarray(np.rint(array * 255).astype(np.uint8))
-        resample = PIL.Image.NEAREST if array.shape[0] < height or scale >= 1 else PIL.Image.BILINEAR
-        canvas[top:top + ch, left:left + cw] = np.asarray(picture.resize((cw, ch), resample))
-
+    view = PIL.Image.fromarray((item.view * 255).round().to(torch.uint8).permute(1, 2, 0).numpy())
+    view = np.asarray(view if scale == 1 else view.resize((cw, ch), PIL.Image.NEAREST if scale > 1 else PIL.Image.BILINEAR))
+    label = int(max(FONT.getlength("-0.000e+00"), 40))
+    total_w = GAP + (cw + GAP) * (1 + len(run.methods)) + (cw + BAR + 4 + label + GAP) * len(run.methods)
+    canvas = np.full((28 + len(rows) * (TEXT + ch + GAP) + GAP, total_w, 3), 255, dtype=np.uint8)
+    bar = _colours(torch.linspace(1, 0, ch))[:, None, :].repeat(BAR, axis=1)
+    texts = [(GAP, 6, f"{item.path.name} ({item.size[1]}x{item.size[0]})", TITLE_FONT)]
     for r, (rank, _, name, _, p) in enumerate(rows):
-        top = 28 + r * (TEXT + ch + GAP)
-        left = GAP
-        paste(view, top + TEXT, left)
-        texts += [(left, top, _fit(f"{rank}. {name}", cw, FONT)), (left, top + 14, f"{run.prob} {p:.3f}")]
+        top, left = 28 + r * (TEXT + ch + GAP), GAP
+        cells = slice(top + TEXT, top + TEXT + ch)
+        if r == 0:
+            canvas[cells, left:left + cw] = view
+        texts += [(left, top, _fit(f"{rank}. {name}", cw, FONT), FONT), (left, top + 14, f"{run.prob} {p:.3f}", FONT)]
         left += cw + GAP
         for method in run.methods:
             raw = _flat(maps[method][r])
-            heat = normalize(upsample(raw, (height, width))).numpy()
-            paste(0.5 * view + 0.5 * _colours(heat), top + TEXT, left)
-            texts += [(left, top, _fit(f"{method}: {name}", cw, FONT)), (left, top + 14, f"{p:.3f}")]
+            heat = _colours(normalize(upsample(raw, (ch, cw))))
+            canvas[cells, left:left + cw] = ((view.astype(np.uint16) + heat) >> 1).astype(np.uint8)
+            texts += [(left, top, _fit(f"{method}: {name}", cw, FONT), FONT), (left, top + 14, f"{p:.3f}", FONT)]
             left += cw + GAP
-            low, high = raw.min().item(), raw.max().item()
-            paste(_colours(normalize(raw).numpy()), top + TEXT, left)
-            bar = _colours(np.linspace(1, 0, ch))[:, None, :].repeat(BAR, axis=1)
-            canvas[top + TEXT:top + TEXT + ch, left + cw + 4:left + cw + 4 + BAR] = np.rint(bar * 255).astype(np.uint8)
-            where = f" at {run.layer}" if METHODS[method].needs_layer else ", max |value| of RGB" \
-                if maps[method][r].dim() == 3 else ""
-            texts += [(left, top, f"raw map {raw.shape[0]}x{raw.shape[1]}"), (left, top + 14, _fit(where.lstrip(", "), cw, FONT)),
-                      (left + cw + BAR + 6, top + TEXT, f"{high:.3g}"), (left + cw + BAR + 6, top + TEXT + ch - 12, f"{low:.3g}")]
-            left += cw + BAR + 4 + int(label) + GAP
+            cell = PIL.Image.fromarray(_colours(normalize(raw))).resize((cw, ch), PIL.Image.NEAREST)
+            canvas[cells, left:left + cw] = np.asarray(cell)
+            canvas[cells, left + cw + 4:left + cw + 4 + BAR] = bar
+            where = f"at {run.layer}" if METHODS[method].needs_layer else \
+                "max |value| of RGB" if maps[method][r].dim() == 3 else ""
+            texts += [(left, top, f"raw map {raw.shape[0]}x{raw.shape[1]}", FONT), (left, top + 14, _fit(where, cw, FONT), FONT),
+                      (left + cw + BAR + 6, top + TEXT, f"{raw.max().item():.3g}", FONT),
+                      (left + cw + BAR + 6, top + TEXT + ch - 12, f"{raw.min().item():.3g}", FONT)]
+            left += cw + BAR + 4 + label + GAP
     picture = PIL.Image.fromarray(canvas)
     draw = PIL.ImageDraw.Draw(picture)
-    draw.text((GAP, 6), f"{item.path.name} ({item.size[1]}x{item.size[0]})", fill=(0, 0, 0), font=TITLE_FONT)
-    for x, y, text in texts:
-        draw.text((x, y), text, fill=(0, 0, 0), font=FONT)
+    for x, y, text, font in texts:
+        draw.text((x, y), text, fill=(0, 0, 0), font=font)
     return picture
 
 
-def _write_item(run: _Run, item: _Item, out: Path, rows: list, maps: dict, scores, top, save_maps: bool) -> None:
-    """The PNG and (with save_maps) the raw maps of one image, each written atomically."""
-    picture = _picture(run, item, rows, maps)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=1)
-    write_atomic(out / f"{item.name}.png", lambda f: f.write(buffer.getbuffer()))
+def _png(rgb: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 array as a PNG file: every row filtered "up" (its difference to the row above, PNG
+    filter 2) and deflated with zlib's run-length strategy -- twice as fast as Pillow's adaptive filters at
+    zlib's fastest level, and as small, for pictures of flat cells and photographs."""
+    height, width, _ = rgb.shape
+    rows = rgb.reshape(height, -1)
+    up = rows.copy()
+    up[1:] -= rows[:-1]  # uint8 arithmetic wraps modulo 256, as the filter is defined
+    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    data = packer.compress(np.concatenate([np.full((height, 1), 2, np.uint8), up], axis=1).tobytes()) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits per channel, RGB, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def _write_item(run: _Run, item: _Item, out: Path, rows: list, maps: dict, scores, top, save_maps: bool) -> list:
+    """The PNG and (with save_maps) the raw maps of one image, each written atomically; returns its CSV rows."""
+    csv_rows = _csv_rows(run, item, rows, maps)
+    png = _png(np.asarray(_picture(run, item, rows, maps)))
+    write_atomic(out / f"{item.name}.png", lambda f: f.write(png))
     if save_maps:
         probs = torch.tensor([p for *_, p in rows])
         write_atomic(out / f"{item.name}.pt", lambda f: torch.save(
             {"image": str(item.path), "size": item.size, "layer": run.layer, "classes": top.tolist(),
              "class_names": [name for _, _, name, _, _ in rows], "logits": scores[top], "probabilities": probs,
              "maps": maps}, f))
+    return csv_rows
 
 
 def _output_names(files) -> dict:
@@ -783,7 +808,7 @@ def _explain(run: _Run, args, files: list, folder: OutputFolder) -> int:
     stops the run. The first batch decides the layer and the methods' fit before anything is written."""
     names, skipped, done, csv_rows, pending, said = _output_names(files), [], [], [], [], []
     bar = tqdm(total=len(files), unit="image", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty())
-    writer, out, interrupted = ThreadPoolExecutor(max_workers=1), None, False
+    writer, out, interrupted = ThreadPoolExecutor(max_workers=WRITERS), None, False
     try:
         for start in range(0, len(files), args.batch_size):
             paths = files[start:start + args.batch_size]
@@ -804,17 +829,17 @@ def _explain(run: _Run, args, files: list, folder: OutputFolder) -> int:
                 continue
             for i, item in enumerate(batch):
                 rows, own = _rows(run, scores[i], top[i]), {m: v[i] for m, v in maps.items()}
-                pending.append((item, rows, _csv_rows(run, item, rows, own),
-                                writer.submit(_write_item, run, item, out, rows, own, scores[i], top[i], args.save_maps)))
+                pending.append((item, rows, writer.submit(_write_item, run, item, out, rows, own, scores[i], top[i],
+                                                          args.save_maps)))
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
         writer.shutdown(wait=True, cancel_futures=interrupted)  # on Ctrl-C: the picture being written finishes
-        for item, rows, item_csv, future in pending:
+        for item, rows, future in pending:
             if not future.cancelled() and future.exception() is None:
                 done.append((item, rows))
-                csv_rows += item_csv
+                csv_rows += future.result()
         if out is not None:  # a gallery of what finished, also when an error stops the run
             _write_csv(out, csv_rows)
             _gallery(out, f"{PROG}: {run.label}, {', '.join(run.methods)} at {run.layer}", done, skipped, interrupted)

@@ -176,7 +176,7 @@ def save(state: dict, out: Path) -> None:
     """state written to out atomically (the old file stays whole until the new one is complete). If that
     fails (a full disk), the state goes to a file in the temporary folder and NotSaved says where."""
     try:
-        write_atomic(out, lambda f: torch.save(state, f))
+        write_atomic(out, lambda f: torch.save(state, f), durable=True)
         return
     except OSError as err:
         reason = err.strerror or str(err)
