@@ -1,23 +1,23 @@
-# Two commands do all the set-up they need on a fresh machine with Python 3.11+:
+# Two commands do all the set-up they need on a fresh machine with Python 3.11 to 3.14:
 #   make lab    open the notebooks in JupyterLab (prints the URL; opens a browser only where there is a screen)
 #   make test   run the whole test suite: unit tests, the browser tests (explorer, book, slides), every notebook
 #               under strict nbval, the course edition's hand-out -> grade pipeline
 #   make book   the suite as a static HTML book (build/book/index.html), from the stored outputs
 #   make slides one reveal.js slide deck per notebook (build/slides/), from the stored outputs
+#               Both build the course edition, which a course may publish (no solution, no hidden test);
+#               EDITION=self-study builds the edition with each solution folded (build/book-self-study/,
+#               build/slides-self-study/). book/editions.py says what each shows.
 #
-# Every install uses constraints.txt: the exact versions that stored the notebooks' outputs.
-# `make constraints` rewrites it from the current environment; `make notebooks` re-executes and stores
-# every notebook with this machine's own CPU kernels.
+# Every install uses constraints.txt: the exact versions that stored the notebooks' outputs, with platform
+# markers (a universal lock). `make constraints` rewrites it from the versions in the venv; `make notebooks`
+# re-executes and stores every notebook with this machine's own CPU kernels.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-PIP     = $(PY) -m pip install --quiet --constraint constraints.txt
-# constraints.txt pins every package of the venv, so the set-up installs it as two disjoint halves side by
-# side with --no-deps (torch and its CUDA wheels, which are mostly unpacking, beside everything else, which is
-# mostly compiling to bytecode), then `pip check` proves the whole set consistent: half the time of one pip
-# run. (pip compiles every module it installs; torch's are compiled after its unpacking, and compileall, like
-# pip, skips the few files of torch's test helpers written for newer Pythons.)
-HEAVY   = ^(torch|triton|nvidia-.*|cuda-.*)==
+# The set-up is one Python script, for every operating system (Windows without make runs it directly): it
+# makes the venv, installs constraints.txt in two halves side by side, minicam (editable), and runs
+# `pip check`; its docstring says how.
+SETUP   = $(PYTHON) tools/setup_env.py --venv $(VENV)
 
 # The notebooks are checked under a CPU configuration other than the one that stored them, so every
 # run of the suite is a cross-machine check (README, "Reproducibility"). NB_CPU=native checks them with
@@ -38,27 +38,18 @@ LAB_FLAGS = $(if $(filter 0,$(shell id -u)),--allow-root) \
 
 .PHONY: lab install test unit chromium browser book slides nbval course student grade notebooks constraints bench clean
 
-$(VENV)/.installed: pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
-	  echo "minicam needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)."; \
-	  echo "Install one and run: make $(MAKECMDGOALS) PYTHON=python3.11"; exit 1; }
-	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
-	  echo "'$(PYTHON) -m venv' is not available here, and the set-up needs it to make $(VENV)/."; \
-	  echo "Debian/Ubuntu: apt-get install python3-venv (or python3.11-venv); Fedora: dnf install python3; then run make again."; \
-	  exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) --upgrade pip
-	grep -iE '$(HEAVY)' constraints.txt > $(VENV)/heavy.txt
-	grep -viE '$(HEAVY)|^pip==|^\#' constraints.txt > $(VENV)/rest.txt
-	{ $(PIP) --no-deps --no-compile -r $(VENV)/heavy.txt && \
-	  { $(PY) -m compileall -q $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/torch >/dev/null || true; }; } & \
-	heavy=$$!; $(PIP) --no-deps -r $(VENV)/rest.txt; rest=$$?; wait $$heavy && exit $$rest
-	$(PIP) --no-deps -e .
-	$(PY) -m pip check
+$(VENV)/.installed: pyproject.toml constraints.txt tools/setup_env.py
+	$(SETUP) --rerun "$(strip make $(MAKECMDGOALS) PYTHON=python3.12)"
 	touch $@
 
+# The teaching lab without the course tooling: lab/ is a Jupyter config folder put first on the config path for
+# this launch only. It turns off nbgrader's server extensions and its JupyterLab extension (menu, sidebars,
+# Validate button), which the environment keeps on for a course hub's students. (JupyterLab has no command-line
+# flag for a disabled extension, only labconfig/page_config.json.) tests/test_browser.py launches it the same way.
+LAB_CONFIG = JUPYTER_CONFIG_PATH="$(CURDIR)/lab$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))"
+
 lab: $(VENV)/.installed
-	$(VENV)/bin/jupyter lab notebooks/ --ServerApp.ip=127.0.0.1 $(LAB_FLAGS)
+	$(LAB_CONFIG) $(VENV)/bin/jupyter lab notebooks/ --ServerApp.ip=127.0.0.1 $(LAB_FLAGS)
 
 # The Python packages, Debian's Chromium (for the browser tests) and the npm packages install side by side.
 install:
@@ -68,15 +59,17 @@ test: install
 	$(MAKE) unit browser nbval course
 
 unit: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py --ignore=tests/test_course_pipeline.py
+	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py --ignore=tests/test_book_editions.py --ignore=tests/test_course_pipeline.py
 
 chromium:
 	bash tests/setup_browser.sh
 
-# The explorer in JupyterLab, then the book and a slide deck opened from files with the network refused.
+# The explorer in JupyterLab, then the book and a slide deck of both editions opened from files with the
+# network refused, and searched for the answer key.
 browser: $(VENV)/.installed chromium $(NODE_MODULES)
 	$(MAKE) -j2 book slides
-	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py tests/test_book.py
+	$(MAKE) -j2 book slides EDITION=self-study
+	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py tests/test_book.py tests/test_book_editions.py
 
 $(NODE_MODULES): book/package.json book/package-lock.json
 	@command -v $(NPM) >/dev/null 2>&1 || { \
@@ -86,11 +79,12 @@ $(NODE_MODULES): book/package.json book/package-lock.json
 	touch $@
 
 # Never executes a notebook: both read the stored outputs (book/build.py says how).
+EDITION ?= course
 book: $(VENV)/.installed $(NODE_MODULES)
-	$(PY) book/build.py book
+	$(PY) book/build.py book --edition $(EDITION)
 
 slides: $(VENV)/.installed $(NODE_MODULES)
-	$(PY) book/build.py slides
+	$(PY) book/build.py slides --edition $(EDITION)
 
 # One notebook per worker at a time, the slowest first (as `--durations` measured them under nbval), so that
 # neither worker is left with a long notebook at the end; every other notebook follows in name order.
@@ -113,6 +107,7 @@ JOBS             ?= 2
 course: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(PY) -m pytest -p no:cacheprovider tests/test_course_pipeline.py
 
+# Beside the notebooks, minicam's wheel and constraints.txt: students install the package without the repository.
 student: $(VENV)/.installed
 	$(PY) -m course.student --out student
 
@@ -129,9 +124,9 @@ grade: $(VENV)/.installed
 notebooks: $(VENV)/.installed
 	ls notebooks/*.ipynb | xargs -P 2 -n 1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace
 
+# The universal lock (every platform, every supported Python), each package held to the version in the venv.
 constraints: $(VENV)/.installed
-	{ echo "# The exact versions that stored the notebooks' outputs; 'make constraints' rewrites this file."; \
-	  $(PY) -m pip freeze --all --exclude-editable; } > constraints.txt
+	$(SETUP) --lock
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/speed.py
@@ -140,4 +135,5 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/relevance_layers.py
 
 clean:
-	rm -rf $(VENV) book/node_modules build/book build/book-src build/slides
+	rm -rf $(VENV) book/node_modules build/book build/book-src build/slides build/book-self-study \
+	  build/book-self-study-src build/slides-self-study

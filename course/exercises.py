@@ -40,6 +40,11 @@ Conventions (every notebook with exercises follows them; `problems(nb)` checks e
    notebook): ``WRONG_ANSWERS[notebook stem]["exK"]`` is a list of code that replaces the solution
    region. ``make nbval`` then checks, in the notebook's own kernel, that each test fails on the stub and
    on every wrong answer, and passes on the solution (notebooks/conftest.py).
+5. The text under the heading is true in every edition (the teaching notebook, the student edition, the
+   book and the slides). What holds for the teaching notebook only (its folded cells, the solution in the
+   answer cell, the test that prints "correct", `make student`) stands in a markdown cell of its own after
+   it, tagged ``remove-cell``: the student edition (course/student.py), the book and the slides
+   (book/editions.py) leave that cell out. tests/test_student_edition.py checks it by phrases.
 
 To convert a notebook: write the cells as above, run ``python -m course.exercises --mark
 notebooks/NN_topic.ipynb`` (metadata), add the wrong answers, re-execute the notebook, and run

@@ -6,7 +6,7 @@ page that exists (and to the anchor it names), none is absolute (a USB stick), n
 Then headless Chromium (Debian's, driven by Playwright, as in tests/test_browser.py) opens the book and
 one deck from file:// with every request that is not a local file refused and recorded: a notebook page
 shows its figures and its equations as typeset math, the search page finds "Grad-CAM++", and the deck
-advances to the next slide. Screenshots are kept in artifacts/book/.
+advances to the next slide, and a self-study page opens a folded solution. Screenshots are kept in artifacts/book/.
 
 Skips, saying why, where the book or slides are not built (`make book slides`), or where Chromium
 (`bash tests/setup_browser.sh`) or playwright is missing. `make browser` builds both first.
@@ -23,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "build" / "book"
 SLIDES = ROOT / "build" / "slides"
+SELF_STUDY = ROOT / "build" / "book-self-study"
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 ARTIFACTS = ROOT / "artifacts" / "book"
 CHROMIUM = "/usr/bin/chromium"
@@ -30,6 +31,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGE = "03_gradcam"        # a notebook page with figures and many equations
 DECK = "03_gradcam"
+FOLDED = "08_evaluation"   # a self-study page with several folded solutions
 BUDGET_S = 90              # the browser part of this file, both tests together
 REMOTE = re.compile(r"^(https?:)?//", re.IGNORECASE)
 CSS_URL = re.compile(r"""(?:@import\s+|url\()\s*["']?([^"')\s;]+)""")
@@ -278,3 +280,23 @@ def test_slides_offline_in_a_browser(browser):
         page.wait_for_timeout(900)      # the slide transition, for the screenshot
         screenshot(page, "slides-next.png")
         assert page.locator("section.present h2").count(), f"{DECK}: the second slide has no section heading"
+
+
+def test_the_self_study_edition_folds_each_solution_behind_a_toggle(browser):
+    # The self-study edition (make book EDITION=self-study): the solution is on the page, folded, until
+    # its toggle opens it; the course edition has no toggle at all.
+    page_path = built(SELF_STUDY, "make book EDITION=self-study") / f"{FOLDED}.html"
+    with visit(browser, page_path) as page:
+        folds = page.locator("details.hide", has_text="Show solution")
+        assert folds.count() >= 3, f"{FOLDED}: {folds.count()} folded solutions"
+        fold = folds.first
+        code = fold.locator("div.cell_input pre")
+        fold.scroll_into_view_if_needed()
+        assert not code.is_visible(), f"{FOLDED}: the first solution is open before its toggle is clicked"
+        fold.locator("summary").click()
+        code.wait_for(state="visible")
+        assert "answer" in code.inner_text(), f"{FOLDED}: the opened fold shows {code.inner_text()[:80]!r}"
+        assert fold.locator("p.expanded", has_text="Hide solution").is_visible()
+        screenshot(page, "self-study-solution.png")
+    assert "Show solution" not in (BOOK / f"{FOLDED}.html").read_text(encoding="utf-8"), \
+        f"the course edition's {FOLDED} page has a solution toggle"

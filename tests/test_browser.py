@@ -1,5 +1,6 @@
 """The explorer in a real browser: JupyterLab serves a one-cell notebook, headless Chromium (Debian's,
-driven by Playwright) runs it, moves the class menu and the layer slider, and the picture changes.
+driven by Playwright) runs it, moves the class menu and the layer slider, and the picture changes. And the
+teaching lab as `make lab` starts it (lab/ first on the config path) has none of nbgrader's tooling.
 
 A screenshot of the explorer is kept as artifacts/explorer.png. Skips, saying why, where Chromium is
 not at /usr/bin/chromium (`bash tests/setup_browser.sh` installs it) or playwright is not installed.
@@ -11,14 +12,18 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACT = Path(__file__).resolve().parent.parent / "artifacts" / "explorer.png"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACT = ROOT / "artifacts" / "explorer.png"
+LAB_CONFIG = ROOT / "lab"   # what `make lab` puts first on JUPYTER_CONFIG_PATH (the Makefile's LAB_CONFIG)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 BUDGET_S = 110  # the whole test, server start included, stays under two minutes
@@ -44,19 +49,35 @@ def free_port():
         return s.getsockname()[1]
 
 
+def needs_a_browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}; `bash tests/setup_browser.sh` installs Debian's chromium")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+
+
+def one_cell_notebook(path, code):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, path)
+
+
 @pytest.fixture
 def lab(tmp_path):
     """JupyterLab on 127.0.0.1 at a free port, serving tmp_path with the notebook; killed afterwards.
     Yields (notebook URL, tmp_path, the monotonic time by which the test must be done)."""
     deadline = time.monotonic() + BUDGET_S
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}; `bash tests/setup_browser.sh` installs Debian's chromium")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    needs_a_browser()
+    (tmp_path / "root").mkdir()
+    one_cell_notebook(tmp_path / "root" / "explorer.ipynb", NOTEBOOK_CODE)
+    with jupyterlab(tmp_path) as (url, token):
+        yield f"{url}/lab/tree/explorer.ipynb?token={token}", tmp_path, deadline
+
+
+@contextmanager
+def jupyterlab(tmp_path, **env_extra):
+    """JupyterLab serving tmp_path/root, with a fresh Jupyter home in tmp_path/home, its log in
+    tmp_path/lab.log, and `env_extra` in its environment; yields (its URL, its token), then ends it."""
     root, home = tmp_path / "root", tmp_path / "home"
-    root.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_CODE)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nbformat.write(nb, root / "explorer.ipynb")
     # A fresh Jupyter home: no user settings, and no news or update checks (there is no network).
     settings = home / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -65,7 +86,7 @@ def lab(tmp_path):
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "IPYTHONDIR": str(home / "ipython"), "MPLCONFIGDIR": str(home / "mpl"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **env_extra}
     port, token = free_port(), os.urandom(16).hex()
     log = open(tmp_path / "lab.log", "w")
     server = subprocess.Popen(
@@ -86,7 +107,7 @@ def lab(tmp_path):
                     state = "exited" if server.poll() is not None else "did not answer within 45 s"
                     pytest.fail(f"JupyterLab {state}; its log ends: {(tmp_path / 'lab.log').read_text()[-2000:]}")
                 time.sleep(0.3)
-        yield f"{url}/lab/tree/explorer.ipynb?token={token}", tmp_path, deadline
+        yield url, token
     finally:
         # The server and its kernel are in a session of their own: end that whole group, only it.
         for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
@@ -177,3 +198,57 @@ def test_explorer_redraws_in_a_browser(lab):
             raise
         finally:
             browser.close()
+
+
+# JavaScript: the nbgrader plugins JupyterLab registered, whether the widgets' plugin (a federated extension
+# installed beside nbgrader's) is one, and the nbgrader words the lab's shell shows.
+COURSE_TOOLING = r"""() => {
+  const plugins = window.jupyterapp.listPlugins();
+  const shell = document.getElementById('main');
+  const words = /nbgrader|validate|create assignment|assignment list|course list|formgrader/gi;
+  const shown = [shell.innerText, ...Array.from(shell.querySelectorAll('[title], [aria-label], [data-id]'),
+    el => [el.title, el.getAttribute('aria-label'), el.dataset.id].join(' '))].join(' ');
+  return {nbgrader: plugins.filter(id => id.startsWith('@jupyter/nbgrader')),
+          widgets: plugins.includes('@jupyter-widgets/jupyterlab-manager:plugin'),
+          words: [...new Set((shown.match(words) || []).map(w => w.toLowerCase()))]};
+}"""
+
+
+def test_the_teaching_lab_has_no_course_tooling(tmp_path):
+    """`make lab`'s launch (lab/ first on JUPYTER_CONFIG_PATH): no nbgrader server extension (no warning
+    about its config in the log, no assignment page), no nbgrader plugin, menu, sidebar or Validate button
+    in the lab; the other extensions (the widgets) still load, and a notebook opens and runs."""
+    from playwright.sync_api import sync_playwright
+
+    needs_a_browser()
+    (tmp_path / "root").mkdir()
+    one_cell_notebook(tmp_path / "root" / "exercise.ipynb", 'print("the kernel runs")')
+    with jupyterlab(tmp_path, JUPYTER_CONFIG_PATH=str(LAB_CONFIG)) as (url, token):
+        try:
+            urllib.request.urlopen(f"{url}/assignments?token={token}", timeout=5)
+            status = 200
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status == 404, f"nbgrader's assignment list answers ({status}): its server extension is on"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(60_000)
+                page.goto(f"{url}/lab/tree/exercise.ipynb?token={token}")
+                page.wait_for_function("""() => {
+                    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                    const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                    return kernel && kernel.status === 'idle' && w.toolbar && w.toolbar.node.childElementCount > 3;
+                }""")
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                page.wait_for_selector(".jp-OutputArea-output:has-text('the kernel runs')")
+                found = page.evaluate(COURSE_TOOLING)
+            finally:
+                browser.close()
+    log = (tmp_path / "lab.log").read_text()
+    assert found["widgets"], "the widgets' extension did not load: lab/ turned off more than nbgrader"
+    assert found["nbgrader"] == [], f"nbgrader's JupyterLab plugins are on: {found['nbgrader']}"
+    assert found["words"] == [], f"the lab shows nbgrader's tooling: {found['words']}"
+    assert "nbgrader" not in log.lower(), "nbgrader is in the server's log:\n" + "\n".join(
+        line for line in log.splitlines() if "nbgrader" in line.lower())
