@@ -130,6 +130,7 @@ constraints: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/explain_speed.py
 	$(PY) benchmarks/explorer_latency.py
 	$(PY) benchmarks/relevance_layers.py
 

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from minicam.widgets import Explorer
+from minicam.suite.widgets import Explorer
 
 
 def shapes_vgg():

@@ -15,7 +15,7 @@ Beside the notebooks it writes what a student installs minicam from without the 
 the solutions: the package's wheel (<out>/minicam-VERSION-py3-none-any.whl: the package `minicam/` and its
 shipped weights, nothing else) and constraints.txt, the pinned versions (README, "Course edition")::
 
-    pip install minicam-0.1.0-py3-none-any.whl --constraint constraints.txt
+    pip install minicam-0.2.0-py3-none-any.whl --constraint constraints.txt
 """
 from __future__ import annotations
 

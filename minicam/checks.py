@@ -18,6 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+__all__ = ["NotApplicable", "Unsupported", "check_model", "check_images", "check_finite", "check_targets",
+           "resolve_layer", "whole_number", "check_number",
+           "pixel_size"]
+
 Layer = Union[str, nn.Module]
 Target = Union[int, Sequence[int], torch.Tensor]  # an int, one class per image (N,), or K per image (N, K)
 
@@ -26,12 +30,6 @@ class NotApplicable(ValueError):
     """The method is not defined for this model or layer (a ValueError, so `except ValueError` still
     catches it); the message says why and what would apply instead."""
 
-    def __init__(self, message: str):
-        if not isinstance(message, str) or not message.strip():
-            raise TypeError(f"{type(self).__name__} needs a message: a str saying why the method does not "
-                            f"apply and what would apply instead, got {message!r}")
-        super().__init__(message)
-
 
 class Unsupported(NotApplicable, NotImplementedError):
     """NotApplicable because the model holds something the method cannot handle (LRP and a layer
@@ -39,29 +37,22 @@ class Unsupported(NotApplicable, NotImplementedError):
 
 
 def check_images(x, name: str = "x") -> torch.Tensor:
-    """Return x if it is a finite, floating (N, C, H, W) tensor, else raise saying what would be right.
-
-    An x made under torch.inference_mode() comes back as a normal copy: autograd can use it outside
-    inference mode (an inference tensor cannot be saved for backward), and x itself is not touched.
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must be 4-D (N, C, H, W), got shape {tuple(x.shape)}; "
-                         f"for one image use {name}.unsqueeze(0)")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating tensor, got dtype {x.dtype}; use {name}.float()")
-    check_finite(x, name, ": every pixel must be a number, or the map explains NaN scores")
-    if x.is_inference():
-        with torch.inference_mode(False):
-            return x.clone()
-    return x
+    """x if it is a finite, floating (N, C, H, W) tensor, else an error saying what would be right."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
+        got = f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise (ValueError if isinstance(x, torch.Tensor) and x.dim() != 4 else TypeError)(
+            f"{name} must be a 4-D floating torch.Tensor (N, C, H, W), got {got}; for one image use "
+            f"{name}.unsqueeze(0), for integer pixels {name}.float()")
+    return check_finite(x, name, ": every pixel must be a number, or the map explains NaN scores")
 
 
-def check_finite(t: torch.Tensor, name: str, why: str = "") -> torch.Tensor:
-    """t if none of its values is NaN or inf, else a ValueError naming `name` and counting them."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+def check_finite(t: torch.Tensor, name: str, why: str = "", dims: tuple = (), shape: str = "") -> torch.Tensor:
+    """t if it is a real tensor (with one of `dims` dimensions, if given) holding no NaN or inf, else an error
+    naming `name`: the one finiteness check, for images, maps, scores and boxes."""
+    if not isinstance(t, torch.Tensor) or t.is_complex() or (dims and t.dim() not in dims):
+        got = f"shape {tuple(t.shape)} {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
+        raise (ValueError if isinstance(t, torch.Tensor) and not t.is_complex() else TypeError)(
+            f"{name} must be a real torch.Tensor {shape}, got {got}")
     finite = torch.isfinite(t)
     if not bool(finite.all()):
         raise ValueError(f"{name} holds {int(finite.numel() - finite.sum())} NaN or inf value(s) of "
@@ -69,145 +60,80 @@ def check_finite(t: torch.Tensor, name: str, why: str = "") -> torch.Tensor:
     return t
 
 
-def check_feature_maps(t, subject: str, method: str) -> torch.Tensor:
-    """t if it is (N, K, h, w), a conv layer's channels over positions: the only output the CAM family
-    and Relevance-CAM weight channel by channel. Else NotApplicable naming `subject` (a layer's name
-    as `layer_subject` gives it, or an argument)."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{subject} must be a torch.Tensor of shape (N, K, h, w), got {type(t).__name__}")
+def check_feature_maps(t: torch.Tensor, name: str, method: str) -> torch.Tensor:
+    """t if it is (N, K, h, w), channels over positions to weight (CAM family, Relevance-CAM); else NotApplicable."""
     if t.dim() != 4:
-        raise NotApplicable(f"{method} needs a layer with (N, K, h, w) output; {subject} gives {tuple(t.shape)}, "
-                            "which has no channels over positions to weight; choose a conv layer "
-                            "(e.g. the last conv block's output)")
+        subject = repr(name) if name else "the model itself (layer '')"
+        raise NotApplicable(f"{method} needs a layer with (N, K, h, w) output; {subject} gives {tuple(t.shape)}, with "
+                            "no channels over positions to weight; choose a conv layer (e.g. the last conv block)")
     return t
 
 
-def layer_subject(name: str) -> str:
-    """How an error names a layer: 'features.3', or the model itself for the name ''."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a layer's name from model.named_modules(), a str, got {type(name).__name__}")
-    return repr(name) if name else "the model itself (layer '')"
-
-
-def _is_index(value) -> bool:
-    """An int or a numpy integer, not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _as_target_tensor(target: Target, n: int, several: bool) -> torch.Tensor:
-    """target as a (N,) long tensor (or (N, K) if several), not yet checked against n or the number of classes."""
-    if isinstance(target, (bool, np.bool_)):
-        raise TypeError("target must be an int class index (or one per image), not a bool")
-    if _is_index(target):
-        return torch.full((n,), int(target), dtype=torch.long)
-    if isinstance(target, np.ndarray):
-        if target.dtype.kind not in "iu":
-            raise TypeError(f"target as a numpy array must hold integer class indices, got dtype {target.dtype}")
+def check_targets(target: Target, n: int, num_classes: int | None = None, several: bool = False) -> torch.Tensor:
+    """The one reading of a target as (N,) long: an int for all images, a list, tuple, integer tensor or array,
+    one per image (one element: for all); several=True: also (N, K), K per image. num_classes=None: no range."""
+    low, top = (0, num_classes) if num_classes is not None else (-2 ** 63, 2 ** 63)  # None: only what int64 holds
+    bad = "target {} is out of range: " + (f"the model has {num_classes} classes, so targets must lie in 0..{top - 1}"
+                                           if num_classes is not None else "a class index fits in 64 bits")
+    if isinstance(target, np.ndarray) and target.dtype.kind in "iu":
         target = torch.from_numpy(target.astype(np.int64))
-    if isinstance(target, torch.Tensor):
-        if target.is_floating_point() or target.dtype == torch.bool:
-            raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-        if target.dim() > 1 + several:
-            raise ValueError(f"target must be an int or 1-D{', or (N, K) for K classes per image' if several else ''}, "
-                             f"got shape {tuple(target.shape)}")
-        if target.dim() == 2:
-            return _as_class_table(target.long(), n)
-        t = target.reshape(-1).long()
-        return t.expand(n).clone() if t.numel() == 1 else t
-    if isinstance(target, (list, tuple)):
-        if not all(_is_index(v) for v in target):
-            raise TypeError("target as a list must hold ints (one class index per image); for several classes per "
-                            "image give a (N, K) tensor")
-        return torch.tensor([int(v) for v in target], dtype=torch.long)
-    raise TypeError(f"target must be an int, a list of ints or a tensor (or numpy array) of them, "
-                    f"got {type(target).__name__}")
-
-
-def _as_class_table(t: torch.Tensor, n: int) -> torch.Tensor:
-    """A (N, K) target: K >= 1 classes for each image; one row (1, K) means the same K classes for all."""
-    if t.shape[1] == 0:
-        raise ValueError(f"target of shape {tuple(t.shape)} names no class; a (N, K) target needs K >= 1 classes "
-                         "per image")
-    return t.expand(n, -1).clone() if len(t) == 1 else t
-
-
-def check_targets(target: Target, n: int, num_classes: int, several: bool = False) -> torch.Tensor:
-    """One class index per image, as a (N,) long tensor; an int means the same class for all.
-
-    several=True also takes a (N, K) tensor or numpy array, K classes for each image (a (1, K) row: the
-    same K for every image), returned as (N, K): what the map functions accept.
-    """
-    t = _as_target_tensor(target, n, several)
-    if len(t) != n:
-        raise ValueError(f"target has {len(t)} {'rows' if t.dim() == 2 else 'entries'} but x holds {n} images; "
-                         "give one int for all images or one per image"
-                         + (" (or one row of classes per image)" if several else ""))
-    bad = t[(t < 0) | (t >= num_classes)]
-    if bad.numel():
-        raise ValueError(f"target {bad[0].item()} is out of range: the model has {num_classes} "
-                         f"classes, so targets must lie in 0..{num_classes - 1}")
-    return t
-
-
-def check_scores(scores) -> torch.Tensor:
-    """Return scores if they are (N, classes), else raise: a map method needs class scores."""
-    if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
-        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise ValueError(f"the model must return class scores of shape (N, classes), got {shape}")
-    return scores
-
-
-def check_runs_once(name: str, runs: int, hint: str = " (e.g. its parent block)") -> None:
-    """A layer's activations are one tensor only if the layer ran exactly once in the forward pass."""
-    runs = whole_number(runs, "runs", 0, floats=False, want="the number of times the layer ran, an int >= 0")
-    if runs != 1:
-        raise ValueError(f"layer {name!r} ran {runs} times in one forward pass, and a layer that runs {runs} "
-                         f"times has no single output; choose a layer that runs exactly once{hint}")
+    values = list(target) if isinstance(target, (list, tuple)) else [target]
+    if isinstance(target, torch.Tensor) and not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool):
+        if target.dim() > 1 + several or (target.dim() == 2 and target.shape[1] == 0):
+            raise ValueError(f"target must be an int or 1-D{', or (N, K) for K classes per image (it needs K >= 1 classes)' if several else ''}"
+                             f", got shape {tuple(target.shape)}")
+        t = target.long() if target.dim() == 2 else target.reshape(-1).long()
+    elif all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in values):
+        if any(not low <= v < top for v in values):  # before torch.tensor, which cannot hold 2**63
+            raise ValueError(bad.format(next(int(v) for v in values if not low <= v < top)))
+        t = torch.tensor([int(v) for v in values], dtype=torch.long)
+    else:
+        raise TypeError(f"target must hold integer class indices: an int, a list of ints (one per image) or an integer "
+                        f"tensor or numpy array, for several classes per image a (N, K) tensor; got "
+                        f"{type(target).__name__} {target!r:.60} {getattr(target, 'dtype', '')}")
+    if len(t) != n and (isinstance(target, (list, tuple)) or len(t) != 1):
+        raise ValueError(f"target has {len(t)} {'rows' if t.dim() == 2 else 'entries'} but x holds {n} images; give "
+                         f"one int for all images or one per image{' (or a row of classes per image)' if several else ''}")
+    outside = (t < 0) | (t >= num_classes) if num_classes is not None else torch.zeros_like(t, dtype=torch.bool)
+    if bool(outside.any()):
+        raise ValueError(bad.format(t[outside][0].item()))
+    return t if len(t) == n else t.expand(n, *t.shape[1:]).clone()
 
 
 def check_model(model) -> nn.Module:
-    """model if it is a torch.nn.Module; a shipped model's name ("shapes_vgg") is refused with the hint
-    to load it with minicam.models.load_pretrained."""
-    if not isinstance(model, nn.Module):
-        hint = "; load a shipped model first: minicam.models.load_pretrained(name)" if isinstance(model, str) else ""
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}{hint}")
+    """model as the nn.Module to run, a torch.compile'd model's original module (its graphs skip hooks).
+    Refused by name: a non-module, a TorchScript module (no forward hooks), a BatchNorm without running
+    statistics (it normalises by the batch: one image's map would depend on the others)."""
+    if not isinstance(model, nn.Module) or isinstance(model, torch.jit.ScriptModule):
+        hint = (", not a TorchScript module (no hooks): pass the module it was made from" if isinstance(model, nn.Module)
+                else "; load a shipped model first: minicam.models.load_pretrained(name)" if isinstance(model, str) else "")
+        raise TypeError(f"model must be a torch.nn.Module{hint}, got {type(model).__name__}")
+    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule wraps the module it compiled
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None:
+            raise NotApplicable(f"model's BatchNorm {name!r} keeps no running statistics (track_running_stats=False), "
+                                "so even in eval mode one image's map would depend on the other images of the batch; "
+                                "give it running statistics (train with track_running_stats=True)")
     return model
 
 
 def resolve_layer(model: nn.Module, layer: Layer) -> tuple[str, nn.Module]:
-    """Find `layer` (a dotted name from model.named_modules(), or the module itself) in the model."""
+    """(name, module) of `layer`, a dotted name from model.named_modules() or the module itself."""
     modules = dict(check_model(model).named_modules())
-    if isinstance(layer, nn.Module):
-        for name, module in modules.items():
-            if module is layer:
-                return name, module
-        raise ValueError(f"the module {layer.__class__.__name__} given as layer is not part of the model")
-    if not isinstance(layer, str):
-        raise TypeError(f"layer must be a name from model.named_modules() or an nn.Module, "
-                        f"got {type(layer).__name__}")
-    if layer in modules and layer != "":
-        return layer, modules[layer]
-    names = [n for n in modules if n]
-    close = difflib.get_close_matches(layer, names, n=len(names), cutoff=0.0)
-    shown = ", ".join(repr(n) for n in close[:12]) + (", ..." if len(close) > 12 else "")
-    raise ValueError(f"layer {layer!r} not found; layers are (closest first): {shown}; pass one of these "
-                     "names (or the module itself)")
-
-
-def preserved(model: nn.Module):
-    """A `with` block that runs the model in eval mode and outside torch.inference_mode(); afterwards
-    every module's mode and every parameter's requires_grad and .grad are exactly as they were, and so
-    are torch's grad mode and inference mode, whatever happened inside.
-
-    Inside, grad mode is what it was outside (off if the caller was in inference mode), but
-    torch.enable_grad() works again: in inference mode it would have no effect, and every gradient
-    would be missing.
-    """
-    return _preserved(check_model(model))
+    found = [(n, m) for n, m in modules.items() if m is layer or n == layer and n != ""]
+    if found:
+        return found[0]
+    if not isinstance(layer, (str, nn.Module)):
+        raise TypeError(f"layer must be a name from model.named_modules() or an nn.Module, got {type(layer).__name__}")
+    close = difflib.get_close_matches(str(layer), [n for n in modules if n], n=12, cutoff=0.0)
+    raise ValueError(f"the module {type(layer).__name__} given as layer is not part of the model" if isinstance(
+        layer, nn.Module) else f"layer {layer!r} not found; layers are (closest first): "
+        f"{', '.join(map(repr, close))}{', ...' if len(modules) > 13 else ''}; pass one of these names (or the module)")
 
 
 @contextlib.contextmanager
-def _preserved(model: nn.Module):
+def preserved(model: nn.Module):
+    """Runs a checked model in eval mode, outside inference mode; then modes, requires_grad, .grad are as they were."""
     grad_mode = torch.is_grad_enabled()
     with torch.inference_mode(False), torch.set_grad_enabled(grad_mode):
         modes = [(m, m.training) for m in model.modules()]
@@ -245,6 +171,19 @@ def whole_number(value, name: str, minimum: int | None = None, floats: bool = Tr
     if minimum is not None and whole < minimum:
         raise ValueError(f"{name} must be {want}, got {whole}")
     return whole
+
+
+def check_number(value, name: str, want: str, ok=math.isfinite) -> float:
+    """`value` (a real number or a 0-dim real tensor, not a bool) as a float for which ok(value) holds (by
+    default: finite), else a TypeError or ValueError naming `name` and saying it must be `want`."""
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0 and value.dtype not in (torch.bool, np.bool_) \
+            and not (value.is_complex() if isinstance(value, torch.Tensor) else np.iscomplexobj(value)):
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {want}, got {type(value).__name__} {value!r:.60}")
+    if not ok(float(value)):  # NaN fails every comparison, so it fails every `ok`
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    return float(value)
 
 
 def pixel_size(size, name: str = "size") -> tuple[int, int]:

@@ -29,6 +29,8 @@ from torch.utils.data import Dataset
 
 from .checks import whole_number
 
+__all__ = ["CLASSES", "CUE_CLASS", "BIASES", "ShapesBatch", "ShapesDataset", "make_shapes", "cue_mask"]
+
 CLASSES = ("circle", "square", "triangle", "cross")
 CUE_CLASS = "circle"
 BIASES = (None, "train", "flip", "random")
@@ -313,54 +315,3 @@ class ShapesDataset(Dataset):
         if not -len(self) <= i < len(self):
             raise IndexError(f"i must be an image index in -{len(self)}..{len(self) - 1}, got {i}")
         return self.batch.images[i], self.batch.labels[i]
-
-
-_BOX_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange")
-
-
-def show_shapes(batch, index=None, ax=None, ncols=4, show_boxes=True):
-    """Draw images of a ShapesBatch with their boxes and class names.
-
-    index: None (the first 8 images), an int, or a sequence of ints.
-    ax:    an Axes (for one image) or an array/list of Axes (one per image);
-           None makes a new figure.
-    Returns the Axes for one image, else the flat array of Axes used.
-    """
-    import matplotlib.pyplot as plt
-
-    if not isinstance(batch, ShapesBatch):
-        raise TypeError(f"batch must be a ShapesBatch from make_shapes, got {type(batch).__name__}")
-    ncols = whole_number(ncols, "ncols", 1, floats=False)
-    indices = _rows(range(min(len(batch), 8)) if index is None else index, len(batch)).tolist()
-    single = index is not None and _is_int(index)
-    if ax is None:
-        cols = min(ncols, len(indices))
-        rows = math.ceil(len(indices) / cols)
-        _, ax = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False)
-    axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
-    if len(axes) < len(indices):
-        raise ValueError(f"ax: got {len(axes)} axes for {len(indices)} images; pass one Axes per image")
-
-    for a in axes[len(indices):]:
-        a.axis("off")
-    for a, i in zip(axes, indices):
-        _show_one(a, batch, i, show_boxes)
-    return axes[0] if single else axes[:len(indices)]
-
-
-def _show_one(a, batch, i, show_boxes):
-    """Draw image i of batch on the Axes a, titled with its class names, boxed if show_boxes."""
-    from matplotlib.patches import Rectangle
-
-    a.imshow(batch.images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
-    if show_boxes:
-        for (x1, y1, x2, y2), k in zip(batch.boxes[i].tolist(), batch.box_classes[i].tolist()):
-            # pixel p covers [p - 0.5, p + 0.5] in imshow coordinates
-            a.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1,
-                                  fill=False, lw=1.5, ec=_BOX_COLOURS[k]))
-            a.text(x1 - 0.5, y1 - 1, CLASSES[k], color=_BOX_COLOURS[k], fontsize=7,
-                   va="bottom", bbox=dict(fc="white", alpha=0.7, pad=0.5, lw=0))
-    names = [c for c, y in zip(CLASSES, batch.labels[i].tolist()) if y]
-    a.set_title(f"#{i}: " + ", ".join(names), fontsize=8)
-    a.set_xticks([])
-    a.set_yticks([])

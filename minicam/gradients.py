@@ -12,16 +12,19 @@ pass per class (`minicam.hooks.capture`), never T forward passes.
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
-from .checks import (Layer, NotApplicable, Target, check_feature_maps, check_images, check_model, check_scores,
-                     check_targets, layer_subject, preserved, resolve_layer, whole_number)
-from .hooks import Capture, capture, forward_acts, pair_rows, per_image, replaced_outputs, score_grad, score_sum
+from .checks import (Layer, NotApplicable, Target, check_feature_maps, check_images, check_model, check_number,
+                     check_targets, resolve_layer, whole_number)
+from .hooks import capture, forward_acts, hooked, pair_rows, per_image, replaced_outputs
 from .maps import upsample
+
+__all__ = ["saliency", "class_model", "cam", "gradcam", "gradcam_pp", "guided_backprop", "guided_gradcam",
+           "gradcam_weights", "gradcampp_alphas", "gradcampp_weights", "weighted_sum"]
 
 
 # ---- the pieces a notebook derives by hand, on plain tensors ---------------------------------
@@ -40,20 +43,17 @@ def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
         alpha^kc_ij = g_ij^2 / (2 g_ij^2 + (sum_ab A^k_ab) g_ij^3)
 
     with g = dS^c/dA. The cube is taken at (i, j), outside the sum over (a, b). alpha is 0 where the
-    denominator is 0 (where g = 0, and where 2 + sum(A) g = 0): never a division by zero.
+    denominator is 0 (where g = 0, and where 2 + sum(A) g = 0): never a division by zero. Computed in at
+    least float32 and returned in the dtype of grads: in float16, g^3 underflows and the sum of A overflows.
     acts, grads: (N, K, h, w) -> (N, K, h, w).
     """
-    _check_acts_grads(acts, grads, "Grad-CAM++")
-    g2 = grads.pow(2)
-    denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * grads.pow(3)
-    safe = torch.where(denom != 0, denom, torch.ones_like(denom))
-    return torch.where(denom != 0, g2 / safe, torch.zeros_like(denom))
-
-
-def _check_acts_grads(acts, grads, method: str) -> None:
-    check_feature_maps(acts, "acts", method)
-    if check_feature_maps(grads, "grads", method).shape != acts.shape:
+    if check_feature_maps(acts, "acts", "Grad-CAM++").shape != check_feature_maps(grads, "grads", "Grad-CAM++").shape:
         raise ValueError(f"grads must be dy/dA, of the shape of acts {tuple(acts.shape)}, got {tuple(grads.shape)}")
+    a, g = (t.to(torch.promote_types(t.dtype, torch.float32)) for t in (acts, grads))
+    g2 = g.pow(2)
+    denom = 2 * g2 + a.sum(dim=(2, 3), keepdim=True) * g.pow(3)
+    safe = torch.where(denom != 0, denom, torch.ones_like(denom))
+    return torch.where(denom != 0, g2 / safe, torch.zeros_like(denom)).to(grads.dtype)
 
 
 def gradcampp_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
@@ -87,134 +87,87 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
 def class_model(model: nn.Module, target: int, shape, steps: int = 200, lr: float = 1.0,
                 l2: float = 0.01) -> torch.Tensor:
     """Class model visualisation (Simonyan et al. 2014, sec. 2, eq. 1): gradient ascent on
-    S_c(I) - l2 ||I||_2^2, the unnormalised score, from the zero image: I <- I + lr * d/dI(...).
+    S_c(I) - l2 ||I||_2^2, the unnormalised score, from the zero image: I <- I + lr * (dS_c/dI - 2 l2 I).
 
     shape: (C, H, W) of the image. The paper publishes no l2 and adds the training mean afterwards;
     that is left to the caller. Returns the image (C, H, W), in the model's dtype and on its device.
     """
-    shape, steps = _check_ascent(shape, steps, lr, l2)
-    like = next((t for t in (*check_model(model).parameters(), *model.buffers()) if t.is_floating_point()), None)
-    with preserved(model), torch.enable_grad():
-        image = torch.zeros((1, *shape), dtype=torch.get_default_dtype() if like is None else like.dtype,
-                            device=None if like is None else like.device)
-        for step in range(steps):
-            image.requires_grad_(True)
-            scores = check_scores(model(image))
-            targets = check_targets(target, 1, scores.shape[1])
-            if step == 0:  # the scores must reach the image through autograd, or the ascent only shrinks it
-                score_grad(scores, targets, image, "the image", retain_graph=True)
-            objective = score_sum(scores, targets) - l2 * image.pow(2).sum()
-            (grad,) = torch.autograd.grad(objective, image)
-            image = (image + lr * grad).detach()
-        if steps == 0:  # still check the target against the model
-            with torch.no_grad():
-                check_targets(target, 1, check_scores(model(image)).shape[1])
-    return image[0].detach()
-
-
-def _check_ascent(shape, steps, lr, l2) -> tuple[tuple, int]:
-    """class_model's shape (C, H, W) and steps as ints, once lr > 0 and l2 >= 0 are finite numbers."""
+    model = check_model(model)
     if isinstance(shape, (str, torch.Tensor)) or not hasattr(shape, "__len__") or len(shape) != 3:
         raise ValueError(f"shape must be (C, H, W), got {shape!r}")
     shape = tuple(whole_number(side, f"shape[{i}]", 1, floats=False) for i, side in enumerate(shape))
     steps = whole_number(steps, "steps", 0, floats=False, want="a non-negative int")
-    for name, value, low in (("lr", lr, "> 0"), ("l2", l2, ">= 0")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a real number {low}, got {type(value).__name__}")
-        if not math.isfinite(value) or (value <= 0 if name == "lr" else value < 0):
-            raise ValueError(f"{name} must be a finite number {low}, got {value!r}")
-    return shape, steps
+    lr = check_number(lr, "lr", "a finite number > 0", lambda v: 0 < v < math.inf)
+    l2 = check_number(l2, "l2", "a finite number >= 0", lambda v: 0 <= v < math.inf)
+    like = next((t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()), None)
+    image = torch.zeros((1, *shape), dtype=torch.get_default_dtype() if like is None else like.dtype,
+                        device=None if like is None else like.device)
+    for _ in range(steps):  # capture refuses scores that do not reach the image: the ascent would only shrink it
+        image = image + lr * (capture(model, image, target).grads - 2 * l2 * image)
+    if steps == 0:  # still check the target against the model
+        capture(model, image, target)
+    return image[0].detach()
 
 
-def last_linear(model: nn.Module) -> str:
-    """The name of the model's last nn.Linear: CAM's fc unless one is named."""
-    names = [name for name, m in check_model(model).named_modules() if isinstance(m, nn.Linear)]
-    if not names:
+def _gap_fc(model: nn.Module, layer: str, scores: torch.Tensor, acts: torch.Tensor, fc: Layer | None) -> nn.Linear:
+    """The linear layer CAM takes its weights from (default: the model's last nn.Linear), once CAM's
+    condition holds as the identity it is (Zhou et al. 2016, eq. 1): A is (N, K, h, w) and the class scores
+    are one linear layer of its global average pool, S_c = sum_k w^c_k (1/Z) sum_xy f_k(x, y) + b_c, i.e.
+    scores ~= fc(GAP(A)), to the precision of the numbers themselves. NotApplicable otherwise."""
+    linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if fc is None and not linears:
         raise NotApplicable("CAM needs the model to end in global average pooling and an nn.Linear; this "
                             "model has no nn.Linear. Leave CAM out (Grad-CAM needs no GAP)")
-    return names[-1]
-
-
-def check_gap_fc(scores: torch.Tensor, pooled: torch.Tensor, fc: nn.Linear, layer_name: str, fc_name: str):
-    """CAM's condition as the identity it is (Zhou et al. 2016, eq. 1): the class scores are one
-    linear layer of the global average pool of A, S_c = sum_k w^c_k (1/Z) sum_xy f_k(x, y) + b_c,
-    i.e. scores ~= fc(GAP(A)). pooled: GAP(A), (N, K); scores: (N, C). Raises NotApplicable if not."""
-    if fc.out_features != scores.shape[1]:
-        raise NotApplicable(f"CAM needs fc to be the model's last layer: the output of {fc_name!r} is not the "
-                            "model's class scores. Pass the linear layer that produces them, or use gradcam")
-    tolerance = 1e-5 * max(1.0, scores.abs().max().item())
-    if pooled.shape[1] != fc.in_features or not torch.allclose(
-            F.linear(pooled, fc.weight.detach(), None if fc.bias is None else fc.bias.detach()), scores,
-            rtol=1e-4, atol=tolerance):
+    fc_name, fc = resolve_layer(model, linears[-1] if fc is None else fc)
+    if not isinstance(fc, nn.Linear) or fc.out_features != scores.shape[1]:
+        raise NotApplicable(f"CAM needs fc to be the model's last layer, the nn.Linear that gives the class scores "
+                            f"after global average pooling; {fc_name!r} is {type(fc).__name__} with another output. "
+                            "Pass that linear layer, or use gradcam")
+    pooled = check_feature_maps(acts, layer, "CAM").mean(dim=(2, 3))
+    predicted = None if pooled.shape[1] != fc.in_features else F.linear(pooled, fc.weight.detach(), None if
+                                                                         fc.bias is None else fc.bias.detach())
+    scale = 0.0 if predicted is None else max(scores.abs().max().item(), predicted.abs().max().item())
+    if predicted is None or not torch.allclose(predicted, scores, rtol=1e-4, atol=1e-5 * scale):
         raise NotApplicable(f"CAM needs conv -> global average pooling -> one linear layer: the input of "
-                            f"{fc_name!r} is not the spatial mean of {layer_name!r}'s output. "
+                            f"{fc_name!r} is not the spatial mean of {layer!r}'s output. "
                             "Choose the last conv block's output as layer, or use gradcam, which needs no GAP")
-
-
-def cam_weights(fc: nn.Linear, targets: torch.Tensor) -> torch.Tensor:
-    """CAM's channel weights w^c_k (Zhou et al. 2016, eq. 2): fc's weight row of each image's class,
-    (N, K); the bias shifts every position alike and is left out. targets: (N,) class indices."""
-    if not isinstance(fc, nn.Linear):
-        raise TypeError(f"fc must be the nn.Linear after global average pooling, got {type(fc).__name__}")
-    if not (isinstance(targets, (list, tuple)) or getattr(targets, "ndim", None) == 1):
-        raise ValueError(f"targets must hold one class index per image (a 1-D tensor or a list), got {targets!r:.60}")
-    return fc.weight.detach()[check_targets(targets, len(targets), fc.out_features)]
-
-
-def cam_fc(model: nn.Module, layer_name: str, scores: torch.Tensor, acts: torch.Tensor,
-           fc: Layer | None = None) -> nn.Linear:
-    """The linear layer CAM takes its weights from (default: the model's last nn.Linear), once it is
-    checked that CAM applies at the layer: A is (N, K, h, w) and scores = fc(GAP(A))."""
-    fc_name, fc_module = resolve_layer(model, last_linear(model) if fc is None else fc)
-    if not isinstance(fc_module, nn.Linear):
-        raise NotApplicable(f"CAM needs fc to be the nn.Linear after global average pooling; "
-                            f"{fc_name!r} is {fc_module.__class__.__name__}")
-    check_feature_maps(acts, layer_subject(layer_name), "CAM")
-    check_gap_fc(scores, acts.mean(dim=(2, 3)), fc_module, layer_name, fc_name)
-    return fc_module
+    return fc
 
 
 def cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, fc: Layer | None = None) -> torch.Tensor:
     """Class activation map (Zhou et al. 2016, eq. 2): M_c(x, y) = sum_k w^c_k f_k(x, y), with w the
     weights of the linear layer `fc` (default: the model's last nn.Linear) after global average
-    pooling of `layer`. Raises NotApplicable (a ValueError) unless scores = fc(GAP(A)). -> (N, h, w),
-    or (N, T, h, w) for a target of T classes per image (N, T).
+    pooling of `layer`: fc's weight row of each image's class (the bias shifts every position alike and
+    is left out). Raises NotApplicable (a ValueError) unless scores = fc(GAP(A)). -> (N, h, w), or
+    (N, T, h, w) for a target of T classes per image (N, T).
     """
-    x = check_images(x)
-    layer_name, _ = resolve_layer(model, layer)
+    model = check_model(model)
     scores, (acts,) = forward_acts(model, x, [layer])
-    fc_module = cam_fc(model, layer_name, scores, acts, fc)
-    targets = check_targets(target, len(x), scores.shape[1], several=True)
-    return per_image(weighted_sum(cam_weights(fc_module, targets.flatten()), pair_rows(acts, targets), relu=False),
-                     target)
-
-
-def _capture_maps(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, method: str) -> Capture:
-    """capture at `layer`, refused with NotApplicable unless its output is (N, K, h, w)."""
-    name, _ = resolve_layer(model, layer)
-    cap = capture(model, x, target, layer)
-    check_feature_maps(cap.acts, layer_subject(name), method)
-    return cap
+    fc = _gap_fc(model, resolve_layer(model, layer)[0], scores, acts, fc)
+    targets = check_targets(target, len(acts), scores.shape[1], several=True)
+    weights = fc.weight.detach()[targets.flatten()]
+    return per_image(weighted_sum(weights, pair_rows(acts, targets), relu=False), target)
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer,
             counterfactual: bool = False) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., eqs. 1-2): L^c = ReLU(sum_k alpha^c_k A^k), alpha = GAP of dy^c/dA.
-
-    counterfactual=True uses -dy^c/dA (Selvaraju et al., arXiv 1610.02391v4, sec. 3.3, eq. 12): regions whose removal would raise y^c.
-    -> (N, h, w), or (N, T, h, w) for T classes per image.
-    """
+    counterfactual=True uses -dy^c/dA (arXiv 1610.02391v4, sec. 3.3, eq. 12): regions whose removal would
+    raise y^c. -> (N, h, w), or (N, T, h, w) for T classes per image."""
     if not isinstance(counterfactual, bool):
         raise TypeError(f"counterfactual must be True (use -dy/dA) or False, got {counterfactual!r}")
-    scores, acts, grads = _capture_maps(model, x, target, layer, "Grad-CAM")
-    return per_image(weighted_sum(gradcam_weights(-grads if counterfactual else grads), acts), target)
+    cap = capture(model, x, target, layer)
+    acts = check_feature_maps(cap.acts, cap.layer, "Grad-CAM")
+    alpha = (-cap.grads if counterfactual else cap.grads).mean(dim=(2, 3))          # eq. 1 (eq. 12)
+    return per_image(torch.einsum("nk,nkhw->nhw", alpha, acts).clamp(min=0), target)  # eq. 2
 
 
 def gradcam_pp(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:
     """Grad-CAM++ (Chattopadhyay et al. 2018, arXiv 1710.11063v3, eq. 20): L^c = ReLU(sum_k w^c_k A^k) with eq. 19's alphas,
     computed exactly from one backward pass. -> (N, h, w), or (N, T, h, w) for T classes per image (N, T)."""
-    scores, acts, grads = _capture_maps(model, x, target, layer, "Grad-CAM++")
-    return per_image(weighted_sum(gradcampp_weights(acts, grads), acts), target)
+    cap = capture(model, x, target, layer)
+    acts = check_feature_maps(cap.acts, cap.layer, "Grad-CAM++")
+    return per_image(weighted_sum(gradcampp_weights(acts, cap.grads), acts), target)
 
 
 class _PositiveGrad(torch.autograd.Function):
@@ -229,18 +182,43 @@ class _PositiveGrad(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
+class _Rectifiers(TorchFunctionMode):
+    """Records the rectifying functions a forward pass calls (F.relu, torch.relu, F.hardswish, ...): each
+    nn.ReLU module calls F.relu once, so any more are rectifiers guided backprop would leave unguided."""
+    FUNCTIONS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6,
+                 F.hardswish, F.leaky_relu, F.elu, F.selu, F.celu, F.gelu, F.silu, F.mish, F.hardtanh}
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.FUNCTIONS:
+            self.calls.append(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
 def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
     """Guided backpropagation (Springenberg et al. 2015): at every ReLU the backward signal is
     relu(grad_out) * 1[input > 0], both the forward and the backward sign masks. Acts on the
-    model's nn.ReLU modules. x: (N, C, H, W) -> dy^c/dx under that rule, (N, C, H, W) ((N, T, C, H, W)
-    for T classes per image)."""
+    model's nn.ReLU modules; a model that also rectifies otherwise (a functional relu, Hardswish, GELU)
+    is refused with NotApplicable, as its guidance would be partial. x: (N, C, H, W) -> dy^c/dx under
+    that rule, (N, C, H, W) ((N, T, C, H, W) for T classes per image)."""
     relus = [m for m in check_model(model).modules() if isinstance(m, nn.ReLU)]
     if not relus:
         raise NotApplicable("guided backprop changes the backward pass of nn.ReLU modules, and the model "
                             "has none (a functional relu cannot be hooked); use nn.ReLU modules")
+    runs = []
     # The ReLU's own backward multiplies by 1[input > 0]; _PositiveGrad adds relu() on the incoming grad.
-    with replaced_outputs(relus, _PositiveGrad.apply):
-        return per_image(capture(model, x, target).grads, target)
+    with replaced_outputs(relus, _PositiveGrad.apply), hooked([(m, lambda *_: runs.append(1)) for m in relus]), \
+            _Rectifiers() as seen:
+        grads = capture(model, x, target).grads
+    if len(seen.calls) > len(runs):
+        others = sorted(set(seen.calls) - {"relu"}) or ["relu as a function"]
+        raise NotApplicable(f"guided backprop guides the model's nn.ReLU modules, but its forward pass also calls "
+                            f"{', '.join(others)} outside them ({len(seen.calls) - len(runs)} time(s)), whose backward "
+                            "pass would stay unguided; use nn.ReLU modules for every rectifier, or use saliency")
+    return per_image(grads, target)
 
 
 def guided_gradcam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer) -> torch.Tensor:

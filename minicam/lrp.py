@@ -37,11 +37,12 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 from torchvision.models.vgg import VGG
 
-from .checks import (Layer, NotApplicable, Target, Unsupported, check_images, check_scores, check_targets,
-                     preserved, resolve_layer)
+from .checks import (Layer, NotApplicable, Target, Unsupported, check_feature_maps, check_finite, check_images,
+                     check_model, check_number, check_targets, preserved, resolve_layer)
 from .gradients import weighted_sum
 from .hooks import pair_rows, per_image
-from .models import fold_bn
+
+__all__ = ["lrp", "relevance_cam", "contrastive_start"]
 
 RULES = ("zero", "epsilon", "gamma", "zplus", "alpha_beta")
 FIRST_RULES = RULES + ("zb",)
@@ -73,17 +74,18 @@ def contrastive_start(scores: torch.Tensor, target: Target, kind: str = "survey"
                     every rule here is linear in R, so starting from T_t - T_n gives the same result.
     Neither is multiplied by the logit. scores: (N, C) only give N, C, dtype and device.
     """
-    scores = check_scores(scores)
-    n, c = scores.shape
     if kind not in ("survey", "authors"):
         raise ValueError(f"kind must be 'survey' (others -1/(C-1), sum 0) or 'authors' (others -1/C, "
                          f"sum 1/C), got {kind!r}")
-    if c < 2:
+    if check_finite(scores, "scores", dims=(2,), shape="(N, C)").shape[1] < 2:
         raise ValueError(f"scores must have at least 2 classes (columns) for a contrastive start, got shape "
                          f"{tuple(scores.shape)}")
-    targets = check_targets(target, n, c).to(scores.device)
-    other = -1.0 / (c - 1 if kind == "survey" else c)
-    start = torch.full_like(scores, other)
+    return _contrastive(scores, check_targets(target, len(scores), scores.shape[1]).to(scores.device), kind)
+
+
+def _contrastive(scores: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    n, c = scores.shape
+    start = torch.full_like(scores, -1.0 / (c - 1 if kind == "survey" else c))
     start[torch.arange(n, device=scores.device), targets] = 1.0
     return start
 
@@ -92,23 +94,14 @@ def _start_relevance(scores: torch.Tensor, targets: torch.Tensor, start: str) ->
     """start="logit": the one-hot of the target times its logit, so the relevance to explain is y^c
     itself; "survey" or "authors": `contrastive_start` of that kind."""
     if start != "logit":
-        return contrastive_start(scores, targets, start)
+        return _contrastive(scores, targets, start)
     relevance = torch.zeros_like(scores)
     idx = torch.arange(len(scores), device=scores.device)
     relevance[idx, targets] = scores[idx, targets]
     return relevance
 
 
-def _check_start(start, contrastive, default: str) -> str:
-    """The start, from `start=` or from its older name `contrastive=` (False, True, "survey", "authors")."""
-    if contrastive is not None:
-        if start != default:
-            raise ValueError(f"give start= only (contrastive= is its older name), got start={start!r} "
-                             f"and contrastive={contrastive!r}")
-        if not (contrastive is False or contrastive is True or contrastive in ("survey", "authors")):
-            raise ValueError(f"contrastive must be False (one-hot times the logit), True or 'survey' (others "
-                             f"-1/(C-1)) or 'authors' (others -1/C), got {contrastive!r}")
-        start = "logit" if contrastive is False else "survey" if contrastive is True else contrastive
+def _check_start(start) -> str:
     if start not in STARTS:
         raise ValueError(f"start must be 'logit' (one-hot times the logit y^c), 'survey' (others -1/(C-1)) "
                          f"or 'authors' (others -1/C), got {start!r}")
@@ -130,8 +123,6 @@ def _redistribute(forward, inputs: list[torch.Tensor], R: torch.Tensor, eps: flo
     with torch.enable_grad():
         xs = [x.detach().requires_grad_(True) for x in inputs]
         z = forward(*xs)
-        if R.shape != z.shape:
-            raise ValueError(f"R must have the shape of the layer's output z, {tuple(z.shape)}, got {tuple(R.shape)}")
         grads = torch.autograd.grad(z, xs, grad_outputs=_divide(R, z.detach(), eps))
     return [x.detach() * g for x, g in zip(xs, grads)]
 
@@ -153,14 +144,12 @@ def rule_zero(layer, w, b, a, R) -> torch.Tensor:
 def rule_epsilon(layer, w, b, a, R, eps) -> torch.Tensor:
     """LRP-eps (Bach et al. 2015, eq. 58): R_j = sum_k a_j w_jk / (z_k + eps sign(z_k)) R_k, sign(0) = +1.
     eps is absolute, in the units of z (Montavon et al.'s tutorial takes a fraction of z's std)."""
-    _check_number("eps", eps)
     return _share(layer, [(a, w)], b, R, eps)
 
 
 def rule_gamma(layer, w, b, a, R, gamma) -> torch.Tensor:
     """LRP-gamma (Montavon et al. 2019, sec. 10.2.1): rho(w) = w + gamma w+, the bias likewise
     rho(b) = b + gamma b+:  R_j = sum_k a_j rho(w_jk) / (sum_{0,j} a_j rho(w_jk)) R_k."""
-    _check_number("gamma", gamma)
     return _share(layer, [(a, w + gamma * w.clamp(min=0))], b + gamma * b.clamp(min=0), R)
 
 
@@ -168,7 +157,6 @@ def rule_alpha_beta(layer, w, b, a, R, alpha, beta) -> torch.Tensor:
     """LRP-alpha-beta (Bach et al. 2015, eq. 60), alpha - beta = 1:
     R_j = sum_k (alpha (a_j w_jk)+ / z_k+  -  beta (a_j w_jk)- / z_k-) R_k, with z_k+ = sum_j (a_j w_jk)+
     + b_k+ and z_k- likewise: the bias, as the input a_0 = 1, joins the side of its sign."""
-    _check_alpha_beta(alpha, beta)
     wp, wn = w.clamp(min=0), w.clamp(max=0)
     ap, an = a.clamp(min=0), a.clamp(max=0)
     # (a w)+ = a+ w+ + a- w-: the positive contributions, whatever the sign of the input.
@@ -188,7 +176,6 @@ def rule_zb(layer, w, b, a, R, bounds) -> torch.Tensor:
     """z^B for the input layer, pixels within bounds (l, h) (Montavon et al. 2019, sec. 10.3.2):
     R_i = sum_j (x_i w_ij - l_i w_ij+ - h_i w_ij-) / sum_i (x_i w_ij - l_i w_ij+ - h_i w_ij-) R_j,
     without bias, as there and in the Relevance-CAM authors' code."""
-    _check_bounds(bounds)
     low, high = (torch.as_tensor(v, dtype=a.dtype, device=a.device).expand_as(a) for v in bounds)
     # The bounds enter z as two more "inputs", with the weights' negated positive and negative parts.
     return _share(layer, [(a, w), (low, -w.clamp(min=0)), (high, -w.clamp(max=0))], 0.0, R)
@@ -219,11 +206,6 @@ class Step:
     branches: tuple | None = None
     rule: Callable | None = None
 
-    def __post_init__(self):
-        if not isinstance(self.name, str) or not isinstance(self.module, nn.Module):
-            raise TypeError(f"a Step needs a name (str) and a module (nn.Module), got name={self.name!r} and "
-                            f"module of type {type(self.module).__name__}")
-
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
@@ -232,10 +214,7 @@ def _join(prefix: str, name: str) -> str:
 def torchvision_chain(model: nn.Module, name: str = "") -> list[Step]:
     """torchvision's ResNet.forward (stem, layer1..4, avgpool, flatten, fc) or VGG.forward (features,
     avgpool, flatten, classifier) as a chain; the torch.flatten(x, 1) they call becomes a step."""
-    kind = next((k for k in _FLATTENS if isinstance(model, k)), None)
-    if kind is None:
-        raise TypeError(f"model must be a torchvision ResNet or VGG, got {type(model).__name__}; "
-                        "for any other model use plan(model)")
+    kind = next(k for k in _FLATTENS if isinstance(model, k))
     body, head = _FLATTENS[kind]
     steps = [s for child in body for s in _chain(getattr(model, child), _join(name, child))]
     flatten = Step(f"torch.flatten in {kind.__name__}.forward", nn.Flatten())
@@ -282,9 +261,6 @@ def _fold(steps: list[Step]) -> list[Step]:
             where = f"after {prev.name!r}" if prev else "at the start"
             raise Unsupported(f"lrp folds BatchNorm2d into the Conv2d right before it; the "
                               f"BatchNorm2d at {step.name!r} comes {where}")
-        if step.module.running_mean is None:
-            raise Unsupported(f"BatchNorm2d at {step.name!r} keeps no running statistics "
-                              "(track_running_stats=False), so it cannot be folded into a conv")
         out[-1] = replace(prev, bn=step.module, hidden=prev.hidden + prev.outputs, outputs=step.outputs)
     return out
 
@@ -302,10 +278,7 @@ def _with_rules(steps, rule: Callable, first: Callable | None = None) -> tuple:
 
 
 def plan(model: nn.Module, rule: str = "epsilon", first_rule: str | None = None, **params) -> tuple:
-    """The model as an immutable chain of Steps, each Conv2d/Linear with its rule chosen once."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module (a network, not {type(model).__name__}); "
-                        "for a shipped model use minicam.models.load_pretrained(name)")
+    """A checked model as an immutable chain of Steps, each Conv2d/Linear with its rule chosen once."""
     p = _check_params(rule, first_rule, params)
     return _with_rules(_fold(_chain(model, "")), _rule(rule, p), _rule(first_rule or rule, p))
 
@@ -326,6 +299,19 @@ class _Record(NamedTuple):
     output: torch.Tensor
     parts: tuple = ()
     branches: tuple = ()
+
+
+def fold_bn(weight: torch.Tensor, bias: torch.Tensor, bn: nn.BatchNorm2d):
+    """(weight, bias) of the conv that computes conv -> bn in one, bn in eval mode.
+
+    In eval mode BN is a fixed per-channel affine map, y = g (z - mean) / sd + b with
+    sd = sqrt(var + eps), so it merges into the conv before it:
+    w' = w g / sd, bias' = (bias - mean) g / sd + b. A BN without affine weights has g = 1, b = 0.
+    """
+    gamma = bn.weight.detach() if bn.weight is not None else torch.ones_like(bn.running_var)
+    beta = bn.bias.detach() if bn.bias is not None else torch.zeros_like(bn.running_mean)
+    scale = gamma / torch.sqrt(bn.running_var + bn.eps)
+    return weight.detach() * scale[:, None, None, None], (bias.detach() - bn.running_mean) * scale + beta
 
 
 def _affine(step: Step):
@@ -380,25 +366,13 @@ def walk(steps, records, R: torch.Tensor):
     to the first, a block's main branch and then its shortcut in between; returns R at the input.
     Lazy: a caller that wants one layer stops there, and nothing below it is computed.
     records: what the forward pass through `steps` kept, one per step; R: shaped as the chain's output."""
-    if len(records) != len(steps):
-        raise ValueError(f"records must hold one record per step of the forward pass through steps, got "
-                         f"{len(records)} records for {len(steps)} steps")
-    out = records[-1].output if records else R
-    if not isinstance(R, torch.Tensor) or R.shape != out.shape:
-        shape = tuple(R.shape) if isinstance(R, torch.Tensor) else type(R).__name__
-        raise ValueError(f"R must be a tensor shaped as the chain's output, {tuple(out.shape)}, got {shape}")
-    return _walk(steps, records, R)
-
-
-def _walk(steps, records, R: torch.Tensor):
-    """The generator behind `walk`."""
     for step, record in zip(reversed(steps), reversed(records)):
         yield step, R
         if step.branches:
             # The final ReLU passes R; the sum main + short shares it in proportion to the two terms.
             r_main, r_short = _redistribute(torch.add, list(record.parts), R)
-            r_main = yield from _walk(step.branches[0], record.branches[0], r_main)
-            r_short = yield from _walk(step.branches[1], record.branches[1], r_short)
+            r_main = yield from walk(step.branches[0], record.branches[0], r_main)
+            r_short = yield from walk(step.branches[1], record.branches[1], r_short)
             R = r_main + r_short
         else:
             R = _relprop(step, record.input, R)
@@ -437,63 +411,27 @@ def _check_params(rule, first_rule, params) -> dict:
         if key == "bounds":
             _check_bounds(params[key])
         else:
-            _check_number(key, params[key])
+            check_number(params[key], key, f"a finite number >= 0, e.g. {key}={DEFAULTS[key]}", lambda v: 0 <= v < math.inf)
     p = {**DEFAULTS, **params}
-    _check_alpha_beta(p["alpha"], p["beta"])
-    return p
-
-
-def _check_alpha_beta(alpha, beta) -> None:
-    for name, value in (("alpha", alpha), ("beta", beta)):
-        _check_number(name, value)
-    if not math.isclose(alpha - beta, 1.0):
+    if not math.isclose(p["alpha"] - p["beta"], 1.0):
         raise ValueError(f"alpha_beta needs alpha - beta = 1 and beta >= 0 (e.g. alpha=1, beta=0 or alpha=2, "
-                         f"beta=1), got alpha={alpha}, beta={beta}")
-
-
-def _real(value) -> torch.Tensor | None:
-    """value (a number, or a tensor or numpy array of real numbers) as a float64 tensor; None if it is
-    none of these (a string, a bool, a complex number)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, torch.Tensor, np.ndarray)):
-        return None
-    try:
-        t = torch.as_tensor(value)
-    except (TypeError, RuntimeError):
-        return None
-    return None if t.dtype == torch.bool or t.is_complex() else t.double()
-
-
-def _check_number(name: str, value) -> None:
-    """A rule parameter (eps, gamma, alpha, beta) is a finite real number >= 0 (or a 0-dim tensor of
-    one): a string, a bool, NaN or inf would give an error deep inside, or a map of NaNs or zeros."""
-    t = _real(value)
-    if t is None or t.dim() != 0:
-        raise TypeError(f"{name} must be a real number, e.g. {name}={DEFAULTS[name]}, "
-                        f"got {value!r} ({type(value).__name__})")
-    if not torch.isfinite(t) or t < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, e.g. {name}={DEFAULTS[name]}, got {value!r}")
+                         f"beta=1), got alpha={p['alpha']}, beta={p['beta']}")
+    return p
 
 
 def _check_bounds(bounds) -> None:
     """bounds = (low, high): numbers, or tensors broadcastable to x, finite, with low <= high everywhere."""
-    if not isinstance(bounds, (tuple, list)):
-        raise TypeError(f"bounds must be a pair (low, high), the range of the input pixels, e.g. (0.0, 1.0), "
-                        f"got {type(bounds).__name__}")
-    if len(bounds) != 2:
-        raise ValueError(f"bounds must be (low, high), the range of the input pixels, e.g. (0.0, 1.0), "
-                         f"got {bounds!r}")
-    low, high = (_real(v) for v in bounds)
-    if low is None or high is None:
-        raise TypeError(f"bounds must be (low, high) of numbers or tensors, e.g. (0.0, 1.0), got {bounds!r}")
-    if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
-        raise ValueError(f"bounds must be finite (low, high), e.g. (0.0, 1.0), got {bounds!r}")
+    numeric = isinstance(bounds, (tuple, list)) and all(isinstance(v, (numbers.Real, torch.Tensor, np.ndarray))
+                                                        and not isinstance(v, bool) for v in bounds)
     try:
-        inverted = bool((low > high).any())
-    except RuntimeError:
-        raise ValueError(f"bounds must be (low, high) of shapes that broadcast together, got shapes "
-                         f"{tuple(low.shape)} and {tuple(high.shape)}") from None
-    if inverted:
-        raise ValueError(f"bounds must be (low, high) with low <= high, e.g. (0.0, 1.0), got {bounds!r}")
+        low, high = (torch.as_tensor(v, dtype=torch.float64) for v in bounds)
+        good = bool((low <= high).all()) and bool(low.isfinite().all()) and bool(high.isfinite().all())
+    except (TypeError, ValueError, RuntimeError):
+        good = False
+    if not (numeric and good):
+        raise (ValueError if numeric else TypeError)(
+            f"bounds must be (low, high), the finite range of the input pixels with low <= high, numbers or tensors "
+            f"that broadcast together, e.g. (0.0, 1.0); got {bounds!r:.80}")
 
 
 def _check_layer(model: nn.Module, steps, layer: Layer) -> str:
@@ -518,24 +456,11 @@ def _places(root: nn.Module, module: nn.Module) -> int:
     return (root is module) + sum(_places(child, module) for child in root._modules.values() if child is not None)
 
 
-def _plain_target(target):
-    """numpy integers (np.int64(3), an integer array, a list of them) as the ints and tensors that
-    `check_targets` takes; anything else unchanged, for it to check."""
-    if isinstance(target, np.ndarray) and target.dtype != object:
-        return torch.as_tensor(target)
-    if isinstance(target, np.integer):
-        return int(target)
-    if isinstance(target, (list, tuple)):
-        return [int(t) if isinstance(t, np.integer) else t for t in target]
-    return target
-
-
 def _check_reproduces(scores: torch.Tensor, reference: torch.Tensor) -> None:
     """The chain must compute what the model computes, or its relevance would explain another function.
     The tolerance follows the dtype's precision (float16 and bfloat16 round the two ways differently)."""
-    if reference.shape == scores.shape and not torch.isfinite(reference).all():
-        raise ValueError(f"the model's class scores for x hold inf or NaN (an overflow in {reference.dtype}?); "
-                         "LRP needs finite scores: use a float32 model and x, or smaller inputs")
+    check_finite(reference, "the model's class scores", " (an overflow in the model's dtype?): use a float32 model "
+                 "and x, or smaller inputs", dims=(2,), shape="(N, classes)")
     tol = max(1e-4, REPRODUCE_ULPS * torch.finfo(reference.dtype).eps)
     scale = max(1.0, reference.abs().max().item()) if reference.numel() else 1.0
     if reference.shape != scores.shape or not torch.allclose(scores, reference, rtol=tol, atol=tol / 10 * scale):
@@ -555,22 +480,19 @@ def _relevance(model, x, target, layer, start, steps):
     """(relevance at the layer's output or at the input, the layer's output or None), one row per image,
     or per (image, class) pair for T classes per image (one forward pass, one walk back per class).
     LRP needs autograd, so the call leaves inference mode; the grad mode is restored on the way out."""
-    x = check_images(x)
     want = None if layer is None else _check_layer(model, steps, layer)
     with torch.inference_mode(False), torch.enable_grad(), preserved(model):
         x = x.clone() if x.is_inference() else x  # an inference tensor cannot enter autograd
         with torch.no_grad():
             scores, records = _forward(steps, x.detach())
             reference = model(x)
-        _check_reproduces(check_scores(scores), reference)
-        targets = check_targets(_plain_target(target), len(x), scores.shape[1], several=True).to(scores.device)
+        _check_reproduces(scores, reference)
+        targets = check_targets(target, len(x), scores.shape[1], several=True).to(scores.device)
         columns = targets.T if targets.dim() == 2 else targets[None]
         R = torch.stack([_relevance_at(steps, records, _start_relevance(scores, column, start), want)
                          for column in columns], dim=1).flatten(0, 1)
         acts = None if want is None else pair_rows(_output_of(steps, records, want), targets)
-    if not torch.isfinite(R).all():
-        raise ValueError(f"the relevance overflowed to inf or NaN in {R.dtype}; use a float32 or float64 "
-                         "model and x")
+    check_finite(R, "the relevance", f" (it overflowed in {R.dtype}): use a float32 or float64 model and x")
     return R, acts
 
 
@@ -586,7 +508,7 @@ def _exhaust(generator):
 # ---- the methods ------------------------------------------------------------------------------
 
 def lrp(model: nn.Module, x: torch.Tensor, target: Target, rule: str = "epsilon", layer: Layer | None = None,
-        first_rule: str | None = None, start: str = "logit", *, contrastive=None, **params) -> torch.Tensor:
+        first_rule: str | None = None, start: str = "logit", **params) -> torch.Tensor:
     """Layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2019): the relevance of each
     input pixel, (N, C, H, W), or with `layer` of each activation the layer outputs, (N, K, h, w).
 
@@ -595,21 +517,19 @@ def lrp(model: nn.Module, x: torch.Tensor, target: Target, rule: str = "epsilon"
     See the rule_* functions for the formulas and where the bias goes.
     start: "logit" starts from the one-hot of the target times its logit y^c (so sum R = y^c);
     "survey" or "authors": the Relevance-CAM starts of `contrastive_start` (not times the logit).
-    (contrastive=False/True/"survey"/"authors" is the older name of start: "logit"/"survey"/...)
     Works on nn.Sequential models (nested ones are opened up), torchvision ResNets with BasicBlocks and
     torchvision VGGs; BatchNorm2d is folded into the conv before it. Model mode, parameter grads and the
     grad mode are left as they were; inside torch.inference_mode() the call leaves it, as LRP needs
     autograd. An empty batch gives an empty map. A target of T classes per image (N, T) gives
     (N, T, ...) from one forward pass and one walk back per class.
     """
-    start = _check_start(start, contrastive, default="logit")
+    model, start = check_model(model), _check_start(start)
     steps = plan(model, rule, first_rule, **params)
-    return per_image(_relevance(model, x, target, layer, start, steps)[0], target)
+    return per_image(_relevance(model, check_images(x), target, layer, start, steps)[0], target)
 
 
 def relevance_cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, start: str = "survey",
-                  rule: str = "zplus", first_rule: str | None = "zb", *, contrastive=None,
-                  **params) -> torch.Tensor:
+                  rule: str = "zplus", first_rule: str | None = "zb", **params) -> torch.Tensor:
     """Relevance-CAM (Lee, Kim, Park, Eo, Hwang, CVPR 2021): alpha_k = (1/Z) sum_ij R^k_ij, the spatial
     mean of the LRP relevance of the layer's channel k, and the map sum_k alpha_k A^k -- raw, with no
     ReLU (the authors' code applies none) and not normalised. -> (N, h, w), or (N, T, h, w) for T
@@ -618,17 +538,15 @@ def relevance_cam(model: nn.Module, x: torch.Tensor, target: Target, layer: Laye
     Defaults follow the authors' code: contrastive start, z+ (alpha1beta0) through the network, z^B
     at the first conv -- which never acts here, since the relevance stops at `layer` (it would for a
     layer before the first conv). start="survey" is the survey's start (others -1/(C-1), sum 0);
-    start="authors" is the code's (others -1/C); contrastive= is start's older name, as in `lrp`.
+    start="authors" is the code's (others -1/C).
     Two small differences from the authors' code: their z+ denominator adds the conv bias twice
     (unclipped), here b+ once; their z^B takes l, h as each image's min and max, here fixed `bounds`.
     """
     if layer is None:
         raise TypeError("layer must be the name of a conv layer (from model.named_modules()) or the module "
                         "itself: Relevance-CAM weights that layer's activations; got None")
-    start = _check_start(start, contrastive, default="survey")
+    model, start = check_model(model), _check_start(start)
     steps = plan(model, rule, first_rule, **params)
-    relevance, acts = _relevance(model, x, target, layer, start, steps)
-    if acts.dim() != 4:
-        raise NotApplicable(f"Relevance-CAM needs a layer with (N, K, h, w) output; {layer!r} gives "
-                            f"{tuple(acts.shape)}; choose a conv block")
+    relevance, acts = _relevance(model, check_images(x), target, layer, start, steps)
+    acts = check_feature_maps(acts, layer if isinstance(layer, str) else type(layer).__name__, "Relevance-CAM")
     return per_image(weighted_sum(relevance.mean(dim=(2, 3)), acts, relu=False), target)

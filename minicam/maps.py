@@ -6,15 +6,16 @@ import torch.nn.functional as F
 
 from .checks import pixel_size
 
+__all__ = ["upsample", "normalize"]
+
 
 def _check_real_maps(maps, name: str, dims: str, ok) -> torch.Tensor:
     """maps must be a real (not complex) tensor whose number of dimensions passes `ok`."""
-    if not isinstance(maps, torch.Tensor):
-        raise ValueError(f"maps must be a tensor of shape {dims} for {name}, got {type(maps).__name__}")
-    if not ok(maps.dim()):
-        raise ValueError(f"maps must be a tensor of shape {dims} for {name}, got {tuple(maps.shape)}")
-    if maps.is_complex():
-        raise TypeError(f"maps must be real-valued for {name}, got dtype {maps.dtype}; pass maps.real or maps.abs()")
+    if not isinstance(maps, torch.Tensor) or not ok(maps.dim()) or maps.is_complex():
+        got = f"{tuple(maps.shape)} {maps.dtype}" if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise (TypeError if isinstance(maps, torch.Tensor) and maps.is_complex() else ValueError)(
+            f"maps must be a real-valued tensor of shape {dims} for {name}, got {got}; pass maps.real or maps.abs() "
+            "for complex maps")
     return maps
 
 
@@ -23,7 +24,9 @@ def upsample(maps: torch.Tensor, size) -> torch.Tensor:
 
     align_corners=False, as torch's default: each map cell covers an equal block of the image.
     A single map (h, w) comes back as (H, W). Sizes are whole pixels (64 or 64.0, not 64.5).
-    Non-finite values are not hidden: a NaN or inf spreads to the pixels interpolated from it.
+    A constant map stays exactly constant (interpolation would add rounding noise that `normalize`
+    stretches into a pattern). Non-finite values are not hidden: a NaN or inf spreads to the pixels
+    interpolated from it.
     """
     _check_real_maps(maps, "upsample", "(N, h, w) or (h, w)", lambda d: d in (2, 3))
     size = pixel_size(size)
@@ -33,6 +36,8 @@ def upsample(maps: torch.Tensor, size) -> torch.Tensor:
     if not batch.is_floating_point():
         batch = batch.float()  # interpolation needs floats; a float64 map stays float64
     out = F.interpolate(batch[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    low, high = batch.amin(dim=(1, 2), keepdim=True), batch.amax(dim=(1, 2), keepdim=True)
+    out = torch.where(low == high, low.expand_as(out), out)  # a flat map is flat at any size
     return out if maps.dim() == 3 else out[0]
 
 

@@ -1,9 +1,9 @@
 """Every map method of the suite in one table: `METHODS[name]` is a `Method`, called as
 `method(model, x, target, layer)` -> the raw map, as the method's own minicam function returns it.
 
-A method says what it needs (`needs_layer`: a layer to explain, else it explains the input pixels;
-`needs_gap_fc`: the layer must feed global average pooling and one linear layer) and says that it
-does not apply by raising `NotApplicable` (a ValueError), never anything else. The CAM family
+A method says what it needs (`needs_layer`: a layer to explain, else it explains the input pixels) and
+says that it does not apply by raising `NotApplicable` (a ValueError) when called: whether CAM applies
+at a layer, or LRP to a model, is the method's to decide, and callers let the error through. The CAM family
 (CAM, Grad-CAM, its counterfactual, Grad-CAM++) is its channel weights w^c_k on one `Capture`:
 `method.from_capture(model, layer, cap, targets)` is sum_k w^c_k A^k without another pass.
 
@@ -20,11 +20,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .checks import Layer, NotApplicable, Target, Unsupported, check_targets  # noqa: F401  (part of this module's API)
-from .gradients import (cam, cam_fc, cam_weights, gradcam, gradcam_pp, gradcam_weights, gradcampp_weights,
-                        guided_backprop, guided_gradcam, saliency, weighted_sum)
+from .checks import Layer, Target, check_targets
+from .gradients import (_gap_fc, cam, gradcam, gradcam_pp, gradcam_weights, gradcampp_weights, guided_backprop,
+                        guided_gradcam, saliency, weighted_sum)
 from .hooks import Capture, per_image
 from .lrp import lrp, relevance_cam
+
+__all__ = ["METHODS", "Method", "CAM_FAMILY"]
 
 
 @dataclass(frozen=True)
@@ -38,40 +40,33 @@ class Method:
     name: str
     compute: Callable[[nn.Module, torch.Tensor, Target, Layer | None], torch.Tensor]
     needs_layer: bool = True
-    needs_gap_fc: bool = False
     weights: Callable | None = None
     relu: bool = True
     explorer: bool = True
-
-    def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise TypeError(f"name must be the method's name, a non-empty str, got {self.name!r}")
-        for field in ("compute", "weights"):
-            if not callable(getattr(self, field)) and not (field == "weights" and self.weights is None):
-                raise TypeError(f"{field} must be a function (see Method), got {type(getattr(self, field)).__name__}")
-        for field in ("needs_layer", "needs_gap_fc", "relu", "explorer"):
-            if not isinstance(getattr(self, field), bool):
-                raise TypeError(f"{field} must be True or False, got {getattr(self, field)!r}")
 
     def __call__(self, model: nn.Module, x: torch.Tensor, target: Target, layer: Layer | None = None):
         return self.compute(model, x, target, layer)
 
     def from_capture(self, model: nn.Module, layer: str, cap: Capture, targets: torch.Tensor) -> torch.Tensor:
-        """The map sum_k w^c_k A^k from a Capture already taken at `layer` for `targets`: (N,) -> (N, h, w);
-        (N, T), T classes per image, -> (N, T, h, w) (the Capture then has a row per (image, class) pair)."""
-        if self.weights is None:
-            raise TypeError(f"{self.name} is not of the CAM family: it has no weights to apply to a cap; "
-                            f"use METHODS[{self.name!r}](model, x, target, layer) instead")
-        if not isinstance(cap, Capture):
-            raise TypeError(f"cap must be the Capture that capture(model, x, target, layer) returns, "
-                            f"got {type(cap).__name__}")
-        pairs = torch.as_tensor(targets).flatten() if getattr(targets, "ndim", 0) == 2 else targets
-        pairs = check_targets(pairs, len(cap.scores), cap.scores.shape[1])
-        return per_image(weighted_sum(self.weights(model, layer, cap, pairs), cap.acts, relu=self.relu), targets)
+        """The map sum_k w^c_k A^k from the Capture `capture(model, x, targets, layer)` returned, without another
+        pass: (N,) targets -> (N, h, w); (N, T), T classes per image, -> (N, T, h, w). targets must be the
+        capture's: its gradients are of those classes."""
+        if self.weights is None or not isinstance(cap, Capture) or cap.targets is None:
+            raise TypeError(f"cap must be the Capture that capture(model, x, target, layer) returns, for a method of "
+                            f"the CAM family ({', '.join(CAM_FAMILY)}); got {type(cap).__name__} for {self.name!r}"
+                            f"{'' if self.weights else ', which is not of the CAM family'}: call "
+                            f"METHODS[{self.name!r}](model, x, target, layer) instead")
+        per = targets.shape[1] if getattr(targets, "ndim", 0) == 2 else 1  # classes per image
+        pairs = check_targets(targets, len(cap.targets) // per, cap.scores.shape[1], several=True)
+        if not torch.equal(pairs.flatten().to(cap.targets.device), cap.targets):
+            raise ValueError(f"targets {pairs.tolist()} are not the classes the capture was taken for, "
+                             f"{cap.targets.tolist()}; pass the capture's own targets, or capture these")
+        return per_image(weighted_sum(self.weights(model, layer, cap, pairs.flatten()), cap.acts, relu=self.relu),
+                         targets)
 
 
 def _cam_weights(model, layer, cap, targets):
-    return cam_weights(cam_fc(model, layer, cap.scores, cap.acts), targets)
+    return _gap_fc(model, layer, cap.scores, cap.acts, None).weight.detach()[targets]
 
 
 _TABLE = [
@@ -79,7 +74,7 @@ _TABLE = [
     Method("Grad-CAM (counterfactual)", lambda model, x, target, layer: gradcam(model, x, target, layer, True),
            weights=lambda model, layer, cap, targets: gradcam_weights(-cap.grads)),
     Method("Grad-CAM++", gradcam_pp, weights=lambda model, layer, cap, targets: gradcampp_weights(cap.acts, cap.grads)),
-    Method("CAM", cam, needs_gap_fc=True, weights=_cam_weights, relu=False),
+    Method("CAM", cam, weights=_cam_weights, relu=False),
     Method("Guided Grad-CAM", guided_gradcam),
     Method("Relevance-CAM", relevance_cam),
     Method("saliency", lambda model, x, target, layer=None: saliency(model, x, target), needs_layer=False),

@@ -19,8 +19,7 @@ x2 and y2 exclusive: a box covers columns x1..x2-1 and rows y1..y2-1, area (x2 -
 """
 from __future__ import annotations
 
-import numbers
-import sys
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -29,21 +28,14 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from .checks import Target, check_images, check_scores, check_targets, pixel_size, preserved, whole_number
+from .checks import (Target, check_finite, check_images, check_model, check_number, check_targets, pixel_size,
+                     preserved, whole_number)
 from .maps import normalize, upsample
 
-
-def _shape(t) -> str:
-    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
-
-
-def _check_finite(t: torch.Tensor, name: str, fix: str = "") -> torch.Tensor:
-    """t unchanged if every value is finite; else a ValueError naming `name`: a NaN or inf is never scored."""
-    if t.is_floating_point() and not bool(t.isfinite().all()):
-        bad = int((~t.isfinite()).sum())
-        raise ValueError(f"{name} holds {bad} NaN or inf value(s) of {t.numel()}; it must be finite, "
-                         f"a non-finite value would be scored as if it were a number{fix}")
-    return t
+__all__ = ["explanation_map", "target_probs", "scores_on_explanations", "confidence_drop", "average_drop",
+           "increase_in_confidence", "win_percent", "gaussian_blur", "deletion_curve", "insertion_curve", "curve_auc",
+           "boxes_to_mask", "loc", "box_from_map", "iou", "mask_iou", "pointing_game", "peak", "off_target",
+           "paired_bootstrap"]
 
 
 _MAP_FIX = ": look at the map's method and its input image"
@@ -51,51 +43,25 @@ _MAP_FIX = ": look at the map's method and its input image"
 
 def _check_maps(cam, name: str = "cam", batched: bool = True) -> torch.Tensor:
     """cam must be a finite, real-valued (H, W) map, or (N, H, W) maps when batched is allowed."""
-    dims = (2, 3) if batched else (2,)
-    if not isinstance(cam, torch.Tensor) or cam.dim() not in dims or cam.is_complex():
-        wanted = "(H, W) or (N, H, W)" if batched else "(H, W)"
-        raise ValueError(f"{name} must be a map of shape {wanted} at image resolution, got {_shape(cam)}; "
-                         "upsample a raw map first with minicam.upsample")
-    _check_finite(cam, name, _MAP_FIX)
-    return cam.detach().float() if not cam.is_floating_point() else cam.detach()
-
-
-def _real(value, name: str, want: str) -> float:
-    """value (a real number or a 0-dim real tensor, not a bool) as a float, else a TypeError naming `name`."""
-    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_complex() \
-            and value.dtype != torch.bool:
-        return float(value)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {want}, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
-def _targets(target, n: int, num_classes: int | None = None) -> torch.Tensor | None:
-    """check_targets, also for numpy integers and integer arrays (one class index per image).
-
-    num_classes=None checks all but the range (before the model has said how many classes it has).
-    """
-    if isinstance(target, np.ndarray):
-        target = torch.from_numpy(target) if target.dtype != np.bool_ else target.tolist()
-    elif isinstance(target, (list, tuple)):
-        target = [int(t) if isinstance(t, np.integer) else t for t in target]
-    elif isinstance(target, np.integer):
-        target = int(target)
-    if num_classes is not None:
-        return check_targets(target, n, num_classes)
-    try:
-        check_targets(target, n, sys.maxsize)
-    except ValueError as err:
-        if "out of range" not in str(err):  # a negative index: its message comes with the range
-            raise
-    return None
+    shape = ("(H, W) or (N, H, W)" if batched else "(H, W)") + " at image resolution (upsample a raw map first)"
+    cam = check_finite(cam, name, _MAP_FIX, dims=(2, 3) if batched else (2,), shape=shape).detach()
+    return cam if cam.is_floating_point() else cam.float()
 
 
 def _check_mask(mask, like: torch.Tensor, name: str = "mask") -> torch.Tensor:
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != like.shape:
-        got = f"{_shape(mask)} {mask.dtype}" if isinstance(mask, torch.Tensor) else _shape(mask)
+        got = f"{tuple(mask.shape)} {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise ValueError(f"{name} must be a bool tensor of the map's shape {tuple(like.shape)}, got {got}")
     return mask
+
+
+def _one_per_image(cam, x: torch.Tensor, name: str) -> torch.Tensor:
+    """cam must hold one finite real map per image of x: (N, h, w) with h, w >= 1."""
+    if not isinstance(cam, torch.Tensor) or cam.dim() != 3 or len(cam) != len(x) or 0 in cam.shape[1:]:
+        raise ValueError(f"{name} must hold one map per image, real-valued, shape ({len(x)}, h, w) for x of shape "
+                         f"{tuple(x.shape)}, got {tuple(cam.shape) if isinstance(cam, torch.Tensor) else type(cam).__name__}"
+                         "; sum a map's colour channels first")
+    return check_finite(cam, name, _MAP_FIX).detach()
 
 
 # ---- faithfulness: Grad-CAM++'s explanation map and the scores on it ------------------------
@@ -114,12 +80,8 @@ def explanation_map(cam: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def _explanation(cam, x, name: str) -> torch.Tensor:
     """explanation_map, with the maps' argument called `name` in errors."""
-    x = _check_finite(check_images(x), "x", ": the image itself must be finite")
-    if not isinstance(cam, torch.Tensor) or cam.dim() != 3 or len(cam) != len(x) or cam.is_complex():
-        raise ValueError(f"{name} must hold one map per image, real-valued, shape ({len(x)}, h, w) for x of shape "
-                         f"{tuple(x.shape)}, got {_shape(cam)}")
-    _check_finite(cam, name, _MAP_FIX)
-    weights = normalize(upsample(cam.detach(), x.shape[-2:])).to(x.dtype)
+    x = check_images(x)
+    weights = normalize(upsample(_one_per_image(cam, x, name), x.shape[-2:])).to(x.dtype)
     return weights[:, None] * x
 
 
@@ -129,24 +91,22 @@ def target_probs(model: nn.Module, x: torch.Tensor, target: Target, prob: str = 
     multi-label models). Computed in float64, so a confident "no" does not underflow to 0. The model
     runs in eval mode under no_grad, and its mode is restored afterwards. x: (N, C, H, W).
     """
-    x = _check_prob_args(model, x, target, prob)
+    model, x = _check_prob_args(model, x, target, prob)
     with preserved(model), torch.no_grad():
-        scores = check_scores(model(x)).double()
-    _check_finite(scores, "the model's scores", " on a finite x: look at the model")
-    targets = _targets(target, len(x), scores.shape[1]).to(scores.device)
+        scores = check_finite(model(x), "the model's scores", " on a finite x: look at the model", dims=(2,),
+                              shape="(N, classes)").double()
+    targets = check_targets(target, len(x), scores.shape[1]).to(scores.device)
     probs = scores.softmax(dim=1) if prob == "softmax" else scores.sigmoid()
     return probs.gather(1, targets[:, None])[:, 0]
 
 
-def _check_prob_args(model, x, target, prob) -> torch.Tensor:
+def _check_prob_args(model, x, target, prob) -> tuple[nn.Module, torch.Tensor]:
     """What target_probs can check before running the model: prob, model, x, and target but its range."""
     if not isinstance(prob, str) or prob not in ("softmax", "sigmoid"):
         raise ValueError(f"prob must be 'softmax' (one class per image) or 'sigmoid' (multi-label), got {prob!r}")
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    x = _check_finite(check_images(x), "x", ": the image itself must be finite")
-    _targets(target, len(x))  # type and count now; the range once the model has said how many classes
-    return x
+    model, x = check_model(model), check_images(x)
+    check_targets(target, len(x))  # type and count now; the range once the model has said how many classes
+    return model, x
 
 
 def scores_on_explanations(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, target: Target,
@@ -160,13 +120,13 @@ def scores_on_explanations(model: nn.Module, x: torch.Tensor, cams: torch.Tensor
 
 
 def _check_probs(Y, O) -> tuple[torch.Tensor, torch.Tensor]:
+    if not (isinstance(Y, torch.Tensor) and isinstance(O, torch.Tensor)) or Y.dim() != 1 or Y.shape != O.shape \
+            or len(Y) == 0:
+        shapes = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in (Y, O)]
+        raise ValueError(f"Y and O must be non-empty 1-D tensors with one score per image (N,) each, got {shapes[0]} "
+                         f"and {shapes[1]}")
     for name, t in (("Y", Y), ("O", O)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.numel() == 0:
-            raise ValueError(f"{name} must be a non-empty 1-D tensor with one score per image (N,), "
-                             f"got {_shape(t)}")
-        _check_finite(t, name, ": pass probabilities from target_probs")
-    if Y.shape != O.shape:
-        raise ValueError(f"Y has {len(Y)} scores and O has {len(O)}; give one score per image in each")
+        check_finite(t, name, ": pass probabilities from target_probs")
     if not bool(((Y > 0) & (Y <= 1) & (O >= 0) & (O <= 1)).all()):
         raise ValueError("scores must be positive probabilities (softmax or sigmoid outputs: 0 < Y <= 1, "
                          f"0 <= O <= 1), got Y in [{Y.min().item():.4g}, {Y.max().item():.4g}], O in "
@@ -204,12 +164,11 @@ def win_percent(drops_a: torch.Tensor, drops_b: torch.Tensor) -> float:
     maps raise the confidence. A method against itself scores 50.
     """
     for name, t in (("drops_a", drops_a), ("drops_b", drops_b)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.numel() == 0:
-            raise ValueError(f"{name} must be a non-empty 1-D tensor of per-image drops (N,), got {_shape(t)}")
-        _check_finite(t, name, ": a NaN drop is neither a win nor a loss; look at its scores Y and O")
-    if drops_a.shape != drops_b.shape:
+        check_finite(t, name, ": a NaN drop is neither a win nor a loss; look at its scores Y and O", dims=(1,),
+                     shape="1-D of per-image drops (N,)")
+    if drops_a.shape != drops_b.shape or len(drops_a) == 0:
         raise ValueError(f"drops_a has {len(drops_a)} images and drops_b {len(drops_b)}; "
-                         "compare the two methods on the same images")
+                         "compare the two methods on the same images, non-empty")
     wins = (drops_a < drops_b).double() + 0.5 * (drops_a == drops_b).double()
     return 100 * wins.mean().item()
 
@@ -217,10 +176,7 @@ def win_percent(drops_a: torch.Tensor, drops_b: torch.Tensor) -> float:
 # ---- faithfulness by pixel order: deletion and insertion (RISE) ------------------------------
 
 def _sigma(sigma) -> float:
-    sigma = _real(sigma, "sigma", "a blur width in pixels, a number > 0")
-    if not (0 < sigma < float("inf")):
-        raise ValueError(f"sigma must be a blur width in pixels, a finite number > 0, got {sigma}")
-    return sigma
+    return check_number(sigma, "sigma", "a blur width in pixels, a finite number > 0", lambda v: 0 < v < math.inf)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -230,7 +186,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     the border the edge pixel repeats (as scipy.ndimage.gaussian_filter with mode="nearest", truncate=3).
     A constant image stays as it is. x: (N, C, H, W) -> (N, C, H, W) of x's dtype.
     """
-    x = _check_finite(check_images(x), "x", ": the image itself must be finite")
+    x = check_images(x)
     sigma = _sigma(sigma)
     radius = int(3 * sigma + 0.5)
     d = torch.arange(-radius, radius + 1, dtype=torch.float64)
@@ -245,16 +201,13 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def _baseline(x: torch.Tensor, baseline, sigma) -> torch.Tensor:
     """The image with every pixel removed: x blurred (baseline="blur") or a constant everywhere."""
-    if isinstance(baseline, str):
-        if baseline != "blur":
-            raise ValueError(f"baseline must be 'blur' (x blurred with sigma) or a number (a constant image), "
-                             f"got {baseline!r}")
+    sigma = _sigma(sigma)  # checked even when unused: a wrong sigma is a mistake wherever it is passed
+    if baseline == "blur":
         return gaussian_blur(x, sigma)
-    value = _real(baseline, "baseline", "'blur' or a number (the constant image's value)")
-    if value != value or abs(value) == float("inf"):
-        raise ValueError(f"baseline must be 'blur' or a finite number, got {value}")
-    _sigma(sigma)  # checked even when unused: a wrong sigma is a mistake wherever it is passed
-    return torch.full_like(x, value)
+    if isinstance(baseline, str):
+        raise ValueError(f"baseline must be 'blur' (x blurred with sigma) or a number (a constant image), "
+                         f"got {baseline!r}")
+    return torch.full_like(x, check_number(baseline, "baseline", "'blur' or a finite number (a constant image)"))
 
 
 def _pixel_ranks(cam, x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -262,12 +215,8 @@ def _pixel_ranks(cam, x: torch.Tensor, seed: int) -> torch.Tensor:
     to the image. Equal values go in the order of one seeded random permutation of the pixels (a stable
     sort of the permuted map), so the order is the same on any machine, and a region the map leaves flat
     (a ReLU's zeros) is taken in no particular direction, not top row first."""
-    if not isinstance(cam, torch.Tensor) or cam.dim() != 3 or len(cam) != len(x) or cam.is_complex() \
-            or 0 in cam.shape[1:]:
-        raise ValueError(f"cam must hold one real map per image, shape ({len(x)}, h, w) for x of shape "
-                         f"{tuple(x.shape)}, got {_shape(cam)}; sum a map's colour channels first")
-    _check_finite(cam, "cam", _MAP_FIX)
-    cam = cam.detach() if cam.is_floating_point() else cam.double()
+    cam = _one_per_image(cam, x, "cam")
+    cam = cam if cam.is_floating_point() else cam.double()
     up = (cam if cam.shape[1:] == x.shape[2:] else upsample(cam, x.shape[-2:])).flatten(1)
     shuffle = torch.randperm(up.shape[1], generator=torch.Generator().manual_seed(seed))
     order = shuffle[up[:, shuffle].argsort(dim=1, descending=True, stable=True)]
@@ -277,7 +226,7 @@ def _pixel_ranks(cam, x: torch.Tensor, seed: int) -> torch.Tensor:
 
 def _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, seed, insert: bool):
     """The deletion (insert=False) or insertion (insert=True) curve: (fractions (S+1,), scores (N, S+1))."""
-    x = _check_prob_args(model, x, target, prob)
+    model, x = _check_prob_args(model, x, target, prob)
     if len(x) == 0:
         raise ValueError("x must hold at least one image (N >= 1) to draw a curve for")
     seed = whole_number(seed, "seed", 0, floats=False, want="an integer >= 0 (the order of equal map values)")
@@ -286,8 +235,8 @@ def _curve(model, x, cam, target, step, baseline, sigma, prob, batch_size, seed,
     batch_size = whole_number(batch_size, "batch_size", 1, floats=False, want="a positive integer (images per pass)")
     base = _baseline(x, baseline, sigma)
     with preserved(model), torch.no_grad():
-        classes = check_scores(model(x[:1])).shape[1]
-    targets = _targets(target, len(x), classes)
+        classes = check_finite(model(x[:1]), "the model's scores", dims=(2,), shape="(N, classes)").shape[1]
+    targets = check_targets(target, len(x), classes)
     n, c, h, w = x.shape
     counts = torch.arange(0, h * w + step, step).clamp(max=h * w).unique()   # pixels changed: 0, step, ..., H*W
     start, end = (base, x.detach()) if insert else (x.detach(), base)
@@ -335,16 +284,15 @@ def curve_auc(fractions: torch.Tensor, scores: torch.Tensor):
     """The area under a deletion or insertion curve by the trapezoid rule over the share of pixels in
     [0, 1]: sum_k (f_{k+1} - f_k) (s_k + s_{k+1}) / 2. A last step shorter than the others is weighted by
     its true width. fractions: (S,) from 0 to 1, increasing; scores: (S,) -> float, or (N, S) -> (N,)."""
-    if not isinstance(fractions, torch.Tensor) or fractions.dim() != 1 or len(fractions) < 2:
-        raise ValueError(f"fractions must be a 1-D tensor of at least 2 shares of pixels, from 0 to 1, "
-                         f"got {_shape(fractions)}; pass what deletion_curve returns")
-    f = _check_finite(fractions.double(), "fractions", ": pass what deletion_curve returns")
-    if f[0] != 0 or f[-1] != 1 or not bool((f[1:] > f[:-1]).all()):
+    f = check_finite(fractions, "fractions", "", dims=(1,), shape="of shares of pixels from 0 to 1 (what "
+                     "deletion_curve returns)").double()
+    if len(f) < 2 or f[0] != 0 or f[-1] != 1 or not bool((f[1:] > f[:-1]).all()):
         raise ValueError(f"fractions must increase from 0 to 1 (shares of pixels), got {f.tolist()}")
-    if not isinstance(scores, torch.Tensor) or scores.dim() not in (1, 2) or scores.shape[-1] != len(f):
+    scores = check_finite(scores, "scores", ": look at the model", dims=(1, 2), shape=f"(S,) or (N, S), S = {len(f)}")
+    if scores.shape[-1] != len(f):
         raise ValueError(f"scores must be (S,) or (N, S) with S = {len(f)} points, one per fraction, "
-                         f"got {_shape(scores)}")
-    area = torch.trapezoid(_check_finite(scores.double(), "scores", ": look at the model"), f, dim=-1)
+                         f"got {tuple(scores.shape)}")
+    area = torch.trapezoid(scores.double(), f, dim=-1)
     return area.item() if area.dim() == 0 else area
 
 
@@ -353,14 +301,11 @@ def curve_auc(fractions: torch.Tensor, scores: torch.Tensor):
 def _check_boxes(boxes, size) -> torch.Tensor:
     """(M, 4) or (4,) integer-valued x1, y1, x2, y2 boxes inside an image of `size` (H, W) -> (M, 4) long."""
     H, W = size
-    if not isinstance(boxes, torch.Tensor) or boxes.dim() not in (1, 2) or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes must be a tensor of shape (M, 4) holding x1, y1, x2, y2, got {_shape(boxes)}")
-    boxes = _check_finite(boxes.reshape(-1, 4), "boxes", ": give whole pixel coordinates")
-    if len(boxes) == 0:
-        raise ValueError("boxes is empty: give at least one box of the target class")
-    if boxes.is_floating_point() and not bool((boxes == boxes.round()).all()):
-        raise ValueError(f"boxes must hold whole pixel coordinates, got {boxes.tolist()}")
-    boxes = boxes.long()
+    boxes = check_finite(boxes, "boxes", ": give whole pixel coordinates", dims=(1, 2), shape="(M, 4) of x1, y1, x2, y2")
+    if boxes.shape[-1] != 4 or boxes.numel() == 0 or (boxes.is_floating_point() and not bool((boxes == boxes.round()).all())):
+        raise ValueError(f"boxes must be a non-empty (M, 4) tensor of whole pixel coordinates x1, y1, x2, y2 of the "
+                         f"target class, got {boxes.tolist()}")
+    boxes = boxes.reshape(-1, 4).long()
     x1, y1, x2, y2 = boxes.unbind(1)
     if not bool(((0 <= x1) & (x1 < x2) & (x2 <= W) & (0 <= y1) & (y1 < y2) & (y2 <= H)).all()):
         raise ValueError(f"boxes: every box needs 0 <= x1 < x2 <= {W} and 0 <= y1 < y2 <= {H} (x2, y2 exclusive) "
@@ -379,11 +324,7 @@ def boxes_to_mask(boxes: torch.Tensor, size) -> torch.Tensor:
 
 def _delta(delta) -> float:
     """A threshold on a min-max normalised map: a number in [0, 1)."""
-    want = "a number in [0, 1) (the map is normalised to [0, 1])"
-    delta = _real(delta, "delta", want)
-    if not 0 <= delta < 1:
-        raise ValueError(f"delta must lie in [0, 1) (the map is normalised to [0, 1]), got {delta}")
-    return delta
+    return check_number(delta, "delta", "a number in [0, 1) (the map is normalised to [0, 1])", lambda v: 0 <= v < 1)
 
 
 def loc(cam: torch.Tensor, boxes: torch.Tensor, delta: float) -> float:
@@ -420,9 +361,8 @@ def box_from_map(cam: torch.Tensor, fraction: float = 0.15) -> torch.Tensor:
     with any box is 0. cam: (H, W) at image resolution -> (4,) long x1, y1, x2, y2 (x2, y2 exclusive).
     """
     cam = _check_maps(cam, batched=False)
-    fraction = _real(fraction, "fraction", "a number in (0, 1] (CAM used 0.20, Grad-CAM 0.15)")
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must lie in (0, 1] (CAM used 0.20, Grad-CAM 0.15), got {fraction}")
+    fraction = check_number(fraction, "fraction", "a number in (0, 1] (CAM used 0.20, Grad-CAM 0.15)",
+                            lambda v: 0 < v <= 1)
     peak = cam.max()
     if peak <= 0:
         return torch.zeros(4, dtype=torch.long)
@@ -437,12 +377,12 @@ def _box_tensor(box, name: str) -> torch.Tensor:
     """box (a tensor, array or sequence of x1, y1, x2, y2) as a finite float64 tensor."""
     try:
         t = torch.as_tensor(box)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise TypeError(f"{name} must be a box x1, y1, x2, y2 (a tensor of shape (4,) or (..., 4)), "
-                        f"got {type(box).__name__} {box!r} ({err})") from None
-    if t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(f"{name} must hold real pixel coordinates x1, y1, x2, y2, got dtype {t.dtype}")
-    return _check_finite(t.double(), name, ": a box has finite pixel coordinates")
+    except (TypeError, ValueError, RuntimeError):
+        t = None
+    if t is None or t.dtype == torch.bool:
+        raise TypeError(f"{name} must be a box x1, y1, x2, y2 (a tensor of shape (4,) or (..., 4)), got "
+                        f"{type(box).__name__} {box!r:.60}")
+    return check_finite(t, name, ": a box has finite pixel coordinates").double()
 
 
 def iou(box_a: torch.Tensor, box_b: torch.Tensor):
@@ -497,9 +437,7 @@ def pointing_game(cam: torch.Tensor, mask: torch.Tensor, tolerance: float = 0):
     """
     cam = _check_maps(cam)
     mask = _check_mask(mask, cam)
-    tolerance = _real(tolerance, "tolerance", "a distance in pixels >= 0")
-    if not tolerance >= 0:  # NaN too
-        raise ValueError(f"tolerance is a distance in pixels and must be >= 0, got {tolerance}")
+    tolerance = check_number(tolerance, "tolerance", "a distance in pixels >= 0", lambda v: v >= 0)
     hits = []
     for c, m in zip(cam.reshape(-1, *cam.shape[-2:]).cpu(), mask.reshape(-1, *mask.shape[-2:]).cpu()):
         peak = c == c.max()
@@ -511,6 +449,15 @@ def pointing_game(cam: torch.Tensor, mask: torch.Tensor, tolerance: float = 0):
     return hits[0] if cam.dim() == 2 else torch.tensor(hits)
 
 
+def peak(cam: torch.Tensor) -> tuple[int, int] | None:
+    """(row, col) of a map's largest value (the first in row-major order), or None where the map is flat
+    (constant, all-zero included): it points nowhere, as in the pointing game. cam: (H, W)."""
+    cam = _check_maps(cam, batched=False)
+    if bool((cam == cam.max()).all()):
+        return None
+    return divmod(int(cam.argmax()), cam.shape[1])
+
+
 def _check_class_masks(masks, cam: torch.Tensor) -> torch.Tensor:
     """masks must be bool, one mask per class: (K, H, W) for an (H, W) cam, (N, K, H, W) for (N, H, W)."""
     single = cam.dim() == 2
@@ -518,7 +465,8 @@ def _check_class_masks(masks, cam: torch.Tensor) -> torch.Tensor:
             or masks.shape[-2:] != cam.shape[-2:] or (not single and len(masks) != len(cam)):
         raise ValueError(f"masks must be bool with one mask per class, shape {('(N, K, ' if not single else '(K, ')}"
                          f"{cam.shape[-2]}, {cam.shape[-1]}) for a cam of shape {tuple(cam.shape)}, "
-                         f"got {_shape(masks)}" + (f" {masks.dtype}" if isinstance(masks, torch.Tensor) else ""))
+                         f"got {tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__}"
+                         + (f" {masks.dtype}" if isinstance(masks, torch.Tensor) else ""))
     return masks
 
 
@@ -540,7 +488,7 @@ def off_target(cam: torch.Tensor, masks: torch.Tensor, target: Target):
     cams = cam[None] if single else cam
     masks = _check_class_masks(masks, cam)
     masks = (masks[None] if single else masks).to(cam.device)
-    targets = _targets(target, len(cams), masks.shape[1]).to(cam.device)
+    targets = check_targets(target, len(cams), masks.shape[1]).to(cam.device)
     rows = torch.arange(len(cams), device=cam.device)
     own = masks[rows, targets]
     others = masks.clone()
@@ -584,8 +532,8 @@ def paired_bootstrap(a, b, images=None, resamples: int = 2000, seed: int = 0,
     (1 + level)/2 percentiles (Efron & Tibshirani 1993, the percentile method). Seeded: the same
     inputs give the same interval on any machine (float64 throughout).
     """
-    a = _check_finite(torch.as_tensor(a, dtype=torch.float64).flatten(), "a")
-    b = _check_finite(torch.as_tensor(b, dtype=torch.float64).flatten(), "b")
+    a = check_finite(torch.as_tensor(a, dtype=torch.float64).flatten(), "a")
+    b = check_finite(torch.as_tensor(b, dtype=torch.float64).flatten(), "b")
     if a.numel() != b.numel() or a.numel() == 0:
         raise ValueError(f"a and b must hold one score per pair, the same non-zero number of them, "
                          f"got {a.numel()} and {b.numel()}")

@@ -24,6 +24,10 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from .checks import whole_number
+from .lrp import fold_bn
+
+__all__ = ["ShapesVGG", "ShapesResNet", "shapes_resnet", "PRETRAINED", "CONTROLS", "SHIPPED", "WEIGHTS_DIR",
+           "create_model", "weights_path", "load_pretrained", "fold_batchnorm"]
 
 PRETRAINED = ("shapes_vgg", "shapes_resnet", "shapes_vgg_biased")
 CONTROLS = ("shapes_vgg_shuffled",)
@@ -73,26 +77,6 @@ class ShapesVGG(nn.Sequential):
 
 def _num_classes(num_classes) -> int:
     return whole_number(num_classes, "num_classes", 1, floats=False, want="a positive integer (one logit per class)")
-
-
-def fold_bn(weight: torch.Tensor, bias: torch.Tensor, bn: nn.BatchNorm2d):
-    """(weight, bias) of the conv that computes conv -> bn in one, bn in eval mode.
-
-    In eval mode BN is a fixed per-channel affine map, y = g (z - mean) / sd + b with
-    sd = sqrt(var + eps), so it merges into the conv before it:
-    w' = w g / sd, bias' = (bias - mean) g / sd + b. A BN without affine weights has g = 1, b = 0.
-    """
-    if not isinstance(bn, nn.BatchNorm2d) or bn.running_var is None:
-        raise TypeError(f"bn must be an nn.BatchNorm2d with running statistics, got {type(bn).__name__}")
-    for name, value, dims in (("weight", weight, 4), ("bias", bias, 1)):
-        if not isinstance(value, torch.Tensor) or value.dim() != dims or len(value) != bn.num_features:
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"{name} must be the conv's {dims}-D {name} with {bn.num_features} output channels "
-                             f"(bn's num_features), got {got}")
-    gamma = bn.weight.detach() if bn.weight is not None else torch.ones_like(bn.running_var)
-    beta = bn.bias.detach() if bn.bias is not None else torch.zeros_like(bn.running_mean)
-    scale = gamma / torch.sqrt(bn.running_var + bn.eps)
-    return weight.detach() * scale[:, None, None, None], (bias.detach() - bn.running_mean) * scale + beta
 
 
 @torch.no_grad()

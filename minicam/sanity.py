@@ -25,10 +25,13 @@ from scipy import stats
 from skimage.metrics import structural_similarity
 from torch import nn
 
-from .checks import check_finite, check_model, pixel_size, resolve_layer, whole_number
+from .checks import check_finite, check_images, check_model, check_number, pixel_size, resolve_layer, whole_number
 from .maps import normalize, upsample
 from .methods import METHODS
 from .metrics import paired_bootstrap
+
+__all__ = ["cascade_layers", "randomized", "cascade", "pixel_maps", "compare_maps", "cascading_randomization",
+           "compare_models", "data_randomization", "randomization_verdict"]
 
 
 # ---- randomising the weights ---------------------------------------------------------------------
@@ -112,11 +115,10 @@ def pixel_maps(maps: torch.Tensor, size) -> torch.Tensor:
     Grad-CAM, LRP) summed over its colour channels (a pixel's share is the sum of its channels', as LRP's
     conservation counts it); an (N, h, w) map upsampled bilinearly to `size` (H, W), as every overlay is."""
     size = pixel_size(size)
-    if not isinstance(maps, torch.Tensor) or maps.dim() not in (3, 4) or maps.is_complex() or 0 in maps.shape[1:]:
-        raise ValueError(f"maps must be real (N, h, w) or (N, C, H, W) maps, got "
-                         f"{tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__}")
-    check_finite(maps, "maps", ": look at the map's method and its input")
-    maps = maps.detach().double()
+    if not isinstance(maps, torch.Tensor):
+        raise ValueError(f"maps must be real (N, h, w) or (N, C, H, W) tensors, got {type(maps).__name__}")
+    maps = check_finite(maps, "maps", ": look at the map's method and its input", dims=(3, 4),
+                        shape="(N, h, w) or (N, C, H, W)").detach().double()
     if maps.dim() == 4:
         if maps.shape[-2:] != size:
             raise ValueError(f"maps with channels (N, C, H, W) must be at the image's size {size}, got "
@@ -217,9 +219,7 @@ def _maps(model, x, target, methods, layer) -> dict[str, torch.Tensor]:
 
 def _record(model, models, x, target, methods, layer) -> _Randomization:
     """Each method's maps on `model` and on every (label, other model) of `models`, compared."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"x must be images of shape (N, C, H, W), got "
-                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    x = check_images(x)
     methods = _methods(methods)
     first = _maps(model, x, target, methods, layer)
     prepared = {name: _prepare(m, x.shape[-2:]) for name, m in first.items()}   # ranked once, used at every step
@@ -248,11 +248,9 @@ def compare_models(model: nn.Module, others: dict, x: torch.Tensor, target, meth
     randomised copy from `randomized`, or a control), compared with `compare_maps`; the same target
     classes for all. -> steps (the labels, in order), maps, similarity. The models are left as they were."""
     check_model(model)
-    if not isinstance(others, dict) or not others:
-        raise TypeError(f"others must be a non-empty dict {{label: model}} of models to compare with, got {others!r}")
-    for label, other in others.items():
-        if not isinstance(other, nn.Module):
-            raise TypeError(f"others[{label!r}] must be a torch.nn.Module, got {type(other).__name__}")
+    if not isinstance(others, dict) or not others or not all(isinstance(m, nn.Module) for m in others.values()):
+        raise TypeError(f"others must be a non-empty dict {{label: model}} of torch.nn.Modules to compare with, got "
+                        f"{others!r:.80}")
     return _record(model, list(others.items()), x, target, methods, layer)
 
 
@@ -291,14 +289,12 @@ def randomization_verdict(rho: torch.Tensor, images=None, threshold: float = 0.5
     bootstrap interval (`minicam.metrics.paired_bootstrap`, seed 0): "passes" when the whole interval lies
     at or below `threshold` (the maps are far from the originals), "fails" when it lies above, "unclear"
     when it straddles the threshold, "no ranks" when every map was constant."""
-    if not isinstance(rho, torch.Tensor) or rho.dim() != 1 or len(rho) == 0 or rho.is_complex():
-        raise ValueError(f"rho must be a non-empty 1-D tensor of Spearman values (N,), got "
-                         f"{tuple(rho.shape) if isinstance(rho, torch.Tensor) else type(rho).__name__}")
+    if not isinstance(rho, torch.Tensor) or rho.dim() != 1 or len(rho) == 0 or rho.is_complex() \
+            or bool((rho.double().abs() > 1).any()):
+        raise ValueError(f"rho must be a non-empty 1-D tensor of Spearman values (N,) in [-1, 1] (NaN for a constant "
+                         f"map), got {rho!r:.80}")
     rho = rho.double()
-    if bool((rho.abs() > 1).any()):
-        raise ValueError("rho must hold correlations in [-1, 1] (NaN for a constant map), got values outside")
-    if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 < threshold < 1):
-        raise ValueError(f"threshold must be a number in (0, 1) for mean |rho|, got {threshold!r}")
+    threshold = check_number(threshold, "threshold", "a number in (0, 1) for mean |rho|", lambda v: 0 < v < 1)
     ids = torch.arange(len(rho)) if images is None else torch.as_tensor(images)
     if ids.shape != rho.shape or ids.is_floating_point():
         raise ValueError(f"images must give one integer image index per value ({len(rho)}), got {tuple(ids.shape)}")

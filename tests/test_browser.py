@@ -31,7 +31,7 @@ BUDGET_S = 110  # the whole test, server start included, stays under two minutes
 NOTEBOOK_CODE = """\
 from minicam.data import CLASSES, make_shapes
 from minicam.models import load_pretrained
-from minicam.widgets import explorer
+from minicam.suite.widgets import explorer
 explorer(load_pretrained("shapes_vgg"), make_shapes(4, seed=1000).images, class_names=CLASSES)"""
 
 # JavaScript: a digest of the bytes the explorer's <img> shows (its src is a blob: URL).

@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 
 from minicam import data
 from minicam.data import (BIASES, CLASSES, CUE_CLASS, ShapesBatch, ShapesDataset, cue_mask,
-                          make_shapes, show_shapes)
+                          make_shapes)
+from minicam.viz import show_shapes
 
 K = len(CLASSES)
 

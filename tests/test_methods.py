@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 import minicam
-from minicam.methods import CAM_FAMILY, METHODS, NotApplicable
+from minicam.checks import NotApplicable
+from minicam.methods import CAM_FAMILY, METHODS
 from tiny_models import Functional, all_hooks, small_model
 
 
@@ -15,7 +16,6 @@ def test_the_table_holds_every_method_of_the_suite():
                             "Grad-CAM++", "Guided Grad-CAM", "LRP", "Relevance-CAM"}
     assert CAM_FAMILY == ("Grad-CAM", "Grad-CAM (counterfactual)", "Grad-CAM++", "CAM")
     assert [n for n, m in METHODS.items() if not m.needs_layer] == ["saliency", "guided backprop", "LRP"]
-    assert [n for n, m in METHODS.items() if m.needs_gap_fc] == ["CAM"]
     assert issubclass(NotApplicable, ValueError) and minicam.NotApplicable is NotApplicable
 
 
@@ -231,3 +231,16 @@ def test_cam_family_from_one_capture_of_classes_per_image(name):
 def test_bad_classes_per_image_name_the_target(name, target, message):
     with pytest.raises(ValueError, match=message):
         METHODS[name](small_model(), torch.rand(2, 3, 8, 8), target, "relu2")
+
+
+# ---- issue 22: the second hostile probe's defects -------------------------------------------------
+
+@pytest.mark.parametrize("name", CAM_FAMILY)
+def test_from_capture_checks_its_targets_against_the_capture(name):
+    """Defect 6: from_capture with other targets returned the capture's maps under the new labels."""
+    model, x = small_model(), torch.rand(2, 3, 8, 8)
+    cap = minicam.capture(model, x, [0, 1], "relu2")
+    torch.testing.assert_close(METHODS[name].from_capture(model, "relu2", cap, torch.tensor([0, 1])),
+                               METHODS[name](model, x, [0, 1], "relu2"))
+    with pytest.raises(ValueError, match=r"targets \[1, 0\] are not the classes the capture was taken for, \[0, 1\]"):
+        METHODS[name].from_capture(model, "relu2", cap, torch.tensor([1, 0]))

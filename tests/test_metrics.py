@@ -609,3 +609,15 @@ def test_curves_check_their_arguments(kwargs, error, name):
 def test_curve_auc_checks_its_arguments(fractions, scores, name):
     with pytest.raises(ValueError, match=f"^{name} "):
         metrics.curve_auc(fractions, scores)
+
+
+# ---- issue 22: the second hostile probe's defects -------------------------------------------------
+
+def test_an_all_zero_map_has_no_peak():
+    """Defect 7: all-zero maps were reported with a peak at (0, 0)."""
+    assert metrics.peak(torch.zeros(4, 5)) is None and metrics.peak(torch.full((4, 5), 2.5)) is None
+    cam = torch.zeros(4, 5)
+    cam[2, 3] = 1.0
+    assert metrics.peak(cam) == (2, 3)
+    cam[1, 4] = 1.0
+    assert metrics.peak(cam) == (1, 4)   # ties: the first in row-major order

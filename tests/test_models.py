@@ -230,7 +230,7 @@ def test_training_is_seeded(tmp_path, capsys):
 
 
 def test_fold_bn_is_conv_then_batchnorm_in_one():
-    from minicam.models import fold_bn
+    from minicam.lrp import fold_bn
     torch.manual_seed(1)
     conv = nn.Conv2d(3, 4, 3)
     for bn in (nn.BatchNorm2d(4), nn.BatchNorm2d(4, affine=False)):

@@ -1,4 +1,4 @@
-"""minicam.train without training: predict leaves the model as it was, and the command line checks every
+"""minicam train (minicam.apps.train) without training: predict leaves the model as it was, and the command line checks every
 option (the output path included) before any work, failing as argparse does (exit 2, no traceback).
 The seeded training run itself is tested in test_models.py."""
 import os
@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from minicam import train as train_module
+from minicam.apps import train as train_module
+from minicam.apps.train import accuracy, check_options, main, predict, train
 from minicam.models import CONTROLS, ShapesVGG
-from minicam.train import accuracy, check_options, main, predict, train
 
 
 def small_model():
@@ -48,7 +48,7 @@ def test_predict_empty_and_batched():
 
 @pytest.mark.parametrize("kwargs, error, name", [
     (dict(images=torch.rand(2, 3, 8)), ValueError, "images"),
-    (dict(images=torch.zeros(2, 3, 8, 8, dtype=torch.long)), ValueError, "images"),
+    (dict(images=torch.zeros(2, 3, 8, 8, dtype=torch.long)), TypeError, "images"),  # minicam.checks.check_images
     (dict(images=torch.full((2, 3, 8, 8), float("nan"))), ValueError, "images"),
     (dict(batch_size=0), ValueError, "batch_size"),
     (dict(batch_size=2.5), ValueError, "batch_size"),
@@ -82,7 +82,7 @@ def no_training(monkeypatch):
         raise AssertionError("training started before the options were checked")
     monkeypatch.setattr(train_module, "_fit", trained)
     monkeypatch.setattr(train_module, "make_shapes", trained)
-    monkeypatch.setattr(train_module.torch, "save", trained)
+    monkeypatch.setattr(train_module, "save", trained)
 
 
 UNWRITABLE = Path("/proc")   # no file can be created here, not even by root
@@ -156,7 +156,7 @@ def test_check_options_returns_the_config():
 
 def test_cli_error_is_not_a_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    run = subprocess.run([sys.executable, "-m", "minicam.train", "shapes_vgg", "--epochs", "0",
+    run = subprocess.run([sys.executable, "-m", "minicam", "train", "shapes_vgg", "--epochs", "0",
                           "--out", str(tmp_path / "m.pt")], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr and "--epochs must be" in run.stderr
@@ -165,7 +165,7 @@ def test_cli_error_is_not_a_traceback(tmp_path):
 # ---- the shuffled-label control (the data-randomisation test) -----------------------------------------
 
 def test_majority_rate_by_hand():
-    from minicam.train import majority_rate
+    from minicam.apps.train import majority_rate
     labels = torch.tensor([[1, 0, 0], [1, 0, 1], [1, 1, 0], [0, 0, 1]])
     # class 0 present in 3 of 4, class 1 absent in 3 of 4, class 2 half and half
     torch.testing.assert_close(majority_rate(labels), torch.tensor([0.75, 0.75, 0.5], dtype=torch.float64))
@@ -215,3 +215,75 @@ def test_the_shuffled_model_sees_the_same_images_with_other_images_labels(monkey
     torch.testing.assert_close(labels, data.labels[order])
     torch.testing.assert_close(runs["shapes_vgg_shuffled"][1], data.labels[permutation][order])
     assert not torch.equal(runs["shapes_vgg_shuffled"][1], labels)
+
+
+# ---- issue 22: the second hostile probe's defects 9 and 10 ------------------------------------------
+
+def test_a_full_disk_loses_neither_the_old_weights_nor_the_training(tmp_path, monkeypatch, capsys):
+    """Defect 9: torch.save truncated the old weights file before writing, so a full disk lost both."""
+    import errno
+    out = tmp_path / "shapes_vgg.pt"
+    out.write_bytes(b"the previous weights")
+    real_save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):   # the disk fills up in the middle of --out's new weights
+        name = f if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "")
+        if isinstance(name, (str, os.PathLike)) and Path(name).parent == tmp_path:
+            (open(name, "wb") if isinstance(f, (str, os.PathLike)) else f).write(b"half a file")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.torch, "save", full_disk)
+    monkeypatch.setattr(train_module, "report", lambda *args, **kwargs: None)
+    code = main(["shapes_vgg", "--epochs", "1", "--images", "32", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "No space left on device" in err and f"{out} is as it was" in err
+    assert out.read_bytes() == b"the previous weights" and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    kept = Path(err.split("the trained weights are saved in ", 1)[1].split(":", 1)[0])
+    state = torch.load(kept, weights_only=True)
+    kept.unlink()
+    assert set(state) == set(ShapesVGG().state_dict())   # the training is not lost
+
+
+def test_weights_are_written_under_a_temporary_name_then_renamed(tmp_path, monkeypatch):
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"old")
+    renamed, replace = [], os.replace
+    monkeypatch.setattr(os, "replace", lambda source, target: (renamed.append((Path(source), Path(target))),
+                                                               replace(source, target)))
+    monkeypatch.setattr(train_module, "report", lambda *args, **kwargs: None)
+    assert main(["shapes_vgg", "--epochs", "1", "--images", "32", "--out", str(out)]) == 0
+    ((source, target),) = renamed
+    assert target == out and source.parent == tmp_path and source.name.startswith(".")
+    assert set(torch.load(out, weights_only=True)) == set(ShapesVGG().state_dict())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "/dev/full"], "--out must be a regular file, but /dev/full is a device"),
+    (["--images", "100000000"], "--images 100000000 would need about"),
+    (["--report", "100000000"], "--report 100000000 would need about"),
+])
+def test_a_device_or_an_impossible_size_is_one_message_before_training(argv, message, capsys, no_training, tmp_path):
+    """Defect 9/10: --out /dev/full lost the finished training; --images 1e8 was a MemoryError traceback."""
+    if argv[1] == "/dev/full" and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    argv = argv if "--out" in argv else argv + ["--out", str(tmp_path / "m.pt")]
+    with pytest.raises(SystemExit) as err:
+        main(["shapes_vgg", "--epochs", "1"] + argv)
+    stderr = capsys.readouterr().err
+    assert err.value.code == 2 and message in stderr and "Traceback" not in stderr
+
+
+def test_ctrl_c_exits_130_and_leaves_the_old_weights(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"old")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_fit", interrupted)
+    try:
+        code = main(["shapes_vgg", "--epochs", "1", "--images", "32", "--out", str(out)])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main: a traceback instead of exit status 130")
+    assert code == 130 and "interrupted" in capsys.readouterr().err and out.read_bytes() == b"old"

@@ -10,7 +10,7 @@ from torch import nn
 from torch.testing import assert_close
 
 import minicam
-from minicam.widgets import METHODS, Explorer, default_layers, explorer
+from minicam.suite.widgets import METHODS, Explorer, default_layers, explorer
 
 from minicam.lrp import relevance_cam
 from tiny_models import Functional
@@ -124,16 +124,12 @@ def test_every_position_shows_the_direct_call_shapes_vgg():
     The joint (method, layer, class) grid of the explorer's own code is covered in full by the small
     model's test: the code path is the same for every model, and this model's 192 positions would
     cost half a minute."""
-    models = pytest.importorskip("minicam.models", reason="minicam.models is not there yet")
-    data = pytest.importorskip("minicam.data", reason="minicam.data is not there yet")
-    try:
-        model = models.load_pretrained("shapes_vgg")
-    except FileNotFoundError as e:
-        pytest.skip(f"the shapes_vgg weights are not there yet: {e}")
+    from minicam import data, models
+    model = models.load_pretrained("shapes_vgg")   # a missing weight file fails
     images = data.make_shapes(2, seed=1000).images
     ex = Explorer(model, images, class_names=data.CLASSES)
     drawn = recording(ex)
-    assert ex.layers == [f"relu{i}" for i in range(1, 7)] and ex.cam_layers == ["relu6"]
+    assert ex.layers == [f"relu{i}" for i in range(1, 7)]
     positions = [(m, layer, 1, 1) for m in ex.methods for layer in ex.layers]
     positions += [(m, "relu6", c, 1) for m in ex.methods for c in range(4)]
     rng = random.Random(0)
@@ -168,7 +164,7 @@ def test_picture_changes_with_the_setting_and_says_when_a_method_does_not_apply(
     ex.class_menu.value = (ex.class_menu.value + 1) % 3
     assert ex.png != before
     ex.show(method="CAM", layer="1")
-    assert ex.current_map is None and "CAM is only defined" in ex.message and "'4'" in ex.message
+    assert ex.current_map is None and "CAM needs conv -> global average pooling" in ex.message and "'1'" in ex.message
     ex.layer_slider.value = "4"
     assert ex.message is None and ex.current_map.shape == (8, 8)
     # Only the changing parts are redrawn on saved backgrounds: the same setting gives the same picture.
@@ -222,7 +218,7 @@ def test_default_layers():
     assert default_layers(small_model(), small_images()) == ["1", "4"]
 
     assert default_layers(Functional(), small_images()) == ["a", "b"]  # no ReLU modules: the convs
-    models = pytest.importorskip("minicam.models", reason="minicam.models is not there yet")
+    from minicam import models
     resnet = models.ShapesResNet()
     # the blocks' ReLU runs twice and cannot be the layer; the stem's runs once
     assert default_layers(resnet, small_images(size=32)) == ["relu", "layer1", "layer2", "layer3", "layer4"]
@@ -382,11 +378,8 @@ def test_one_string_is_one_layer_or_method_and_class_names_must_be_a_list():
 def test_a_shipped_model_by_name_and_numpy_indices():
     """Defect 11: explorer("shapes_vgg", x) loads the shipped model of that name; an unknown name lists
     the names; numpy integers work as the image and class indices of show() and compute()."""
-    models = pytest.importorskip("minicam.models")
-    try:
-        vgg = models.load_pretrained("shapes_vgg")
-    except FileNotFoundError as e:
-        pytest.skip(f"the shapes_vgg weights are not there: {e}")
+    from minicam import models
+    vgg = models.load_pretrained("shapes_vgg")   # a missing weight file fails
     images = small_images(n=2, size=32)
     ex = explorer("shapes_vgg", images, layers="relu6", methods=["Grad-CAM"]).explorer
     assert isinstance(ex.model, models.ShapesVGG)
@@ -418,8 +411,8 @@ def test_a_bad_position_is_refused_before_any_control_moves(kwargs, error, messa
 
 def test_bad_arguments_are_refused_before_the_model_runs(monkeypatch):
     """Rule (b): the checks that need no forward pass come first."""
-    import minicam.widgets
-    monkeypatch.setattr(minicam.widgets, "trace", lambda *a: pytest.fail("the model ran before the check"))
+    import minicam.suite.widgets
+    monkeypatch.setattr(minicam.suite.widgets, "trace", lambda *a: pytest.fail("the model ran before the check"))
     for kwargs in ({"class_names": "abc"}, {"methods": ["gradcam"]}, {"prob": "relu"}, {"threads": 0},
                    {"images": small_images().double() * float("nan")}):
         with pytest.raises((TypeError, ValueError)):

@@ -1,9 +1,9 @@
 """An interactive explorer: pick an image, a layer, a class and a method, and see the map.
 
-    from minicam.widgets import explorer
+    from minicam.suite.widgets import explorer
     explorer(model, images, class_names=CLASSES)     # the last expression of a notebook cell
 
-The view: the controls; a line naming the setting; the picture (`minicam.explorer_figure`: the image,
+The view: the controls; a line naming the setting; the picture (`minicam.suite.explorer_figure`: the image,
 the map on the image, the raw map with its colour bar, as PNG in an `ipywidgets.Image`); and a table
 of the top predictions. The explorer is state, controls and a cache; the maps come from the method
 table `minicam.methods.METHODS`, so a new method there is a new entry of the menu.
@@ -29,12 +29,13 @@ import torch
 from torch import nn
 from torchvision.models import ResNet
 
-from . import models
-from .checks import NotApplicable, check_images, check_runs_once, resolve_layer, whole_number
+from .. import models
+from ..checks import NotApplicable, check_images, check_model, resolve_layer, whole_number
+from ..hooks import Trace, capture, explainable, trace
+from ..methods import METHODS as TABLE
 from .explorer_figure import ExplorerFigure
-from .gradients import check_gap_fc, last_linear
-from .hooks import Trace, capture, trace
-from .methods import METHODS as TABLE
+
+__all__ = ["explorer", "Explorer", "default_layers", "METHODS"]
 
 METHODS = tuple(name for name, method in TABLE.items() if method.explorer)  # offered unless methods= says
 INPUT_METHODS = tuple(name for name, method in TABLE.items() if not method.needs_layer)
@@ -42,7 +43,6 @@ LAYER_METHODS = tuple(name for name in METHODS if name not in INPUT_METHODS)
 PROBS = ("sigmoid", "softmax")
 CACHE_SIZE = 512  # cached maps and captures; a 64x64 image's capture at an early layer is ~0.5 MB per class
 TOP_CLASSES = 8  # an image's best classes, whose maps come from one forward pass (the predictions table's rows)
-Undefined = NotApplicable  # the explorer's older name for it
 
 
 def as_model(model) -> nn.Module:
@@ -52,10 +52,7 @@ def as_model(model) -> nn.Module:
             raise ValueError(f"model {model!r} is not a shipped model; give an nn.Module or one of the names "
                              f"{list(models.PRETRAINED)}")
         return models.load_pretrained(model)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module (a classifier) or the name of a shipped model "
-                        f"{list(models.PRETRAINED)}, got {type(model).__name__}")
-    return model
+    return check_model(model)
 
 
 def _as_list(value, name: str) -> list:
@@ -75,44 +72,15 @@ def default_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
     take their maps; e.g. relu1..relu6 of ShapesVGG) or one of layer1..layer4 of a torchvision ResNet
     (its blocks reuse one ReLU twice, so the stage is the unit to look at). If there is none, every
     nn.Conv2d that runs once. x: one or more images (N, C, H, W)."""
-    return _default_layers(model, trace(as_model(model), x))
-
-
-def _once_4d(found: Trace) -> list[str]:
-    return [name for name in found.order if found.runs[name] == 1 and found.ndim[name] == 4]
+    model = as_model(model)
+    return _default_layers(model, trace(model, check_images(x)))
 
 
 def _default_layers(model, found: Trace) -> list[str]:
     modules = dict(model.named_modules())
     stages = {f"layer{i}" for i in range(1, 5)} if isinstance(model, ResNet) else set()
-    chosen = [n for n in _once_4d(found) if isinstance(modules[n], nn.ReLU) or n in stages]
-    return chosen or [n for n in _once_4d(found) if isinstance(modules[n], nn.Conv2d)]
-
-
-def cam_layers(model: nn.Module, found: Trace, layers) -> list[str]:
-    """The layers among `layers` where CAM applies: scores = fc(GAP(A)) on every traced image, fc the
-    model's last nn.Linear (the check `minicam.cam` makes)."""
-    if not isinstance(found, Trace):
-        raise TypeError(f"found must be the Trace of the model (minicam.hooks.trace(model, x)), got "
-                        f"{type(found).__name__}")
-    layers = _as_list(layers, "layers") or []
-    missing = [name for name in layers if name not in found.means]
-    if missing:
-        raise ValueError(f"layers {missing} have no (N, K, h, w) output in the trace; give layers by name, "
-                         f"from those that output maps (e.g. {list(found.means)[-3:]})")
-    try:
-        fc_name = last_linear(model)
-    except NotApplicable:
-        return []
-    fc = dict(model.named_modules())[fc_name]
-    applies = []
-    for name in layers:
-        try:
-            check_gap_fc(found.scores, found.means[name], fc, name, fc_name)
-            applies.append(name)
-        except NotApplicable:
-            pass
-    return applies
+    chosen = [n for n in explainable(found) if isinstance(modules[n], nn.ReLU) or n in stages]
+    return chosen or [n for n in explainable(found) if isinstance(modules[n], nn.Conv2d)]
 
 
 def _layer_name(model, layer, found: Trace) -> str:
@@ -120,22 +88,15 @@ def _layer_name(model, layer, found: Trace) -> str:
     try:
         return resolve_layer(model, layer)[0]
     except ValueError as err:
-        raise ValueError(f"{err}; choose layers that output (N, K, h, w) maps, e.g. {_once_4d(found)[-4:]}") from None
+        raise ValueError(f"{err}; choose layers that output (N, K, h, w) maps, e.g. {explainable(found)[-4:]}") from None
 
 
 def _check_explorer_images(images) -> torch.Tensor:
     """images (N >= 1, 1 or 3 channels, finite) detached, or an error naming images."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (N, C, H, W), got {type(images).__name__}")
-    try:
-        images = check_images(images, "images").detach()
-    except (TypeError, ValueError) as err:
-        raise type(err)(str(err).replace("x must", "images must", 1)) from None
+    images = check_images(images, "images").detach()
     if len(images) == 0 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must be (N, C, H, W) with N >= 1 and C = 1 or 3 (to be shown), "
                          f"got shape {tuple(images.shape)}")
-    if not torch.isfinite(images).all():
-        raise ValueError("images must be finite: they hold NaN or inf; give images in [0, 1]")
     return images
 
 
@@ -192,7 +153,6 @@ class Explorer:
         self.probs = torch.sigmoid(self.scores) if prob == "sigmoid" else torch.softmax(self.scores, dim=1)
         self.class_names = self._check_class_names(class_names)
         self.layers = self._check_layers(found, layers)
-        self.cam_layers = cam_layers(self.model, found, self.layers)
         self._cache: OrderedDict = OrderedDict()
         self.current_map = self.message = self.error = None
         self.png = b""
@@ -226,23 +186,19 @@ class Explorer:
         if not names:
             raise ValueError("layers is empty; give at least one layer name, or None for the default")
         for name in names:
-            check_runs_once(name, found.runs.get(name, 0))
-            if found.ndim[name] != 4:
-                raise ValueError(f"layer {name!r} does not output (N, K, h, w) maps; choose a conv layer "
-                                 f"or block, e.g. one of {_once_4d(found)[-3:]}")
+            if name not in explainable(found):
+                raise ValueError(f"layer {name!r} does not output one (N, K, h, w) map per image: it runs "
+                                 f"{found.runs.get(name, 0)} times with output {found.shapes.get(name)}; choose a conv "
+                                 f"layer or block that runs once, e.g. one of {explainable(found)[-3:]}")
         return sorted(dict.fromkeys(names), key=found.order.index)
 
     def _check_methods(self, methods) -> list[str]:
-        has_fc = any(isinstance(m, nn.Linear) for m in self.model.modules())
         if methods is None:
-            return [m for m in METHODS if has_fc or not TABLE[m].needs_gap_fc]
+            return list(METHODS)
         unknown = [m for m in methods if not isinstance(m, str) or m not in TABLE]
         if unknown or not methods:
             raise ValueError(f"unknown methods {unknown}; choose from {list(TABLE)}" if unknown
                              else f"methods is empty; choose from {list(TABLE)}")
-        if not has_fc and any(TABLE[m].needs_gap_fc for m in methods):
-            raise ValueError("CAM needs the model to end in global average pooling and an nn.Linear; this "
-                             "model has no nn.Linear. Leave CAM out (Grad-CAM needs no GAP)")
         return methods
 
     # ---- the maps ------------------------------------------------------------------------
@@ -286,15 +242,10 @@ class Explorer:
         entry, x = TABLE[method], self.images[index:index + 1]
         classes = self.top[index] if target in self.top[index] else (target,)
         targets = torch.tensor([classes])  # (1, T): the maps of T classes from one forward pass
-        if entry.needs_gap_fc and layer not in self.cam_layers:
-            where = f"here that is {self.cam_layers[0]!r}" if self.cam_layers else \
-                "none of the explorer's layers is one"
-            raise NotApplicable(f"{method} is only defined at the layer whose global average pool feeds the last "
-                                f"linear layer directly ({where}), not at {layer!r}. Move the layer slider, "
-                                f"or use Grad-CAM, which works at any layer.")
         if entry.weights is not None:  # the CAM family: from the one cached pass to the layer
             cap = self._cached(("capture", index, layer, classes), lambda: capture(self.model, x, targets, layer))
-            maps = entry.from_capture(self.model, layer, cap, targets)[0]
+            maps = self._cached(("from capture", method, index, layer, classes), lambda: _explained(
+                f"{method} at {layer!r}", lambda: entry.from_capture(self.model, layer, cap, targets)[0]))
         else:
             where = f"{method} at {layer!r}" if entry.needs_layer else method
             maps = self._cached((method, index, classes) + ((layer,) if entry.needs_layer else ()),

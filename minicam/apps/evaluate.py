@@ -1,6 +1,6 @@
-"""`python -m minicam.evaluate`: every map method, on a few layers of each shipped shapes model, scored
-with `minicam.metrics` on held-out images. Writes the table as Markdown and CSV (`--out`, default
-results/) and prints the Markdown.
+"""`minicam evaluate`: every map method, on a few layers of each shipped shapes model, scored with
+`minicam.metrics` on held-out images. Writes the table as Markdown and CSV (`--out`, default results/)
+and prints the Markdown. (`python -m minicam evaluate ...` is the same command.)
 
 Every (image, present class) pair is one explanation: the shapes models are multi-label, so each class
 in an image is explained on its own (all of an image's classes from one forward pass, a (N, T) target),
@@ -15,26 +15,35 @@ Columns (mean over pairs unless said otherwise):
   Box IoU            box_from_map(0.15), Grad-CAM's protocol, against the best-matching target box
   mIoU               map above 0.5 (after min-max) against the target's mask
   Off-target         share of the map's positive mass on objects of other classes
+
+Both files are written under temporary names and renamed when complete, one run at a time per folder.
+Exit status: 0 done, 2 a usage error, 130 interrupted (Ctrl-C; nothing written).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from . import metrics, models
-from .checks import NotApplicable, check_images, resolve_layer, whole_number
-from .data import make_shapes
-from .hooks import capture, trace
-from .maps import upsample
-from .methods import METHODS
+from minicam import metrics, models
+from minicam.checks import NotApplicable, whole_number
+from minicam.data import make_shapes
+from minicam.hooks import capture, explainable_layers
+from minicam.maps import upsample
+from minicam.methods import METHODS
 
+from ._common import INTERRUPTED, OutputFolder, UsageError, check_memory, write_atomic
+
+__all__ = ["main", "evaluate", "check_options", "score_row", "held_out_pairs", "to_markdown", "write_csv", "report",
+           "LAYERS", "EVALUATED", "COLUMNS", "BOX_FRACTION", "MASK_DELTA"]
+
+PROG = "minicam evaluate"
 # A shallow block and the last one of each model: CAM is defined only at the last (GAP -> fc), and the
 # shallow one is where Relevance-CAM claims to beat Grad-CAM. Two layers keep the default run short.
 LAYERS = {
@@ -43,9 +52,12 @@ LAYERS = {
     "shapes_resnet": ("layer2", "layer4"),
 }
 EVALUATED = ("Grad-CAM", "Grad-CAM++", "CAM", "Relevance-CAM")  # names in minicam.methods.METHODS, in row order
+SAID_ONCE = ("CAM",)  # left out without a note where it does not apply: the report says once where it does
 DELTAS = (0.0, 0.25, 0.5)
 BOX_FRACTION = 0.15   # Grad-CAM's threshold (CAM used 0.20)
 MASK_DELTA = 0.5
+IMAGE_SIZE = 64  # make_shapes' default size: the held-out images, and the probe for a model's layers
+PAIR_BYTES = 300_000  # memory per held-out image: it and its masks, once per present class, and their maps
 
 COLUMNS = [  # (csv name, Markdown header, format)
     ("model", "model", "{}"), ("layer", "layer", "{}"), ("method", "method", "{}"), ("pairs", "pairs", "{}"),
@@ -55,74 +67,49 @@ COLUMNS = [  # (csv name, Markdown header, format)
     ("pointing", "Pointing % ↑", "{:.1f}"), ("box_iou", "Box IoU ↑", "{:.3f}"),
     ("miou", "mIoU ↑", "{:.3f}"), ("off_target", "Off-target ↓", "{:.3f}"),
 ]
-
-
-IMAGE_SIZE = 64  # make_shapes' default size: the held-out images, and the probe for a model's layers
+ARGUMENTS = {"models": "models", "n": "n", "seed": "seed", "layers": "layers", "batch_size": "batch_size"}
+OPTIONS = {"models": "--models", "n": "--n", "seed": "--seed", "layers": "--layers", "batch_size": "--batch-size"}
 
 
 # ---- the options, checked before any work --------------------------------------------------------
 
-def _names(value, name: str, known) -> list[str]:
-    """value (one name, or a list of names) as a list of names from `known`, or an error naming `name`."""
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, (list, tuple)) or not all(isinstance(v, str) for v in names):
-        raise TypeError(f"{name} must be a name or a list of names from {list(known)}, got {value!r}")
-    unknown = [v for v in names if v not in known]
-    if unknown or not names:
-        raise ValueError(f"{name} must be one or more of {list(known)}, got {list(names)}")
-    return list(names)
-
-
-def _batch_size(batch_size) -> int:
-    return whole_number(batch_size, "batch_size", 1, floats=False, want="a positive integer (pairs per model call)")
-
-
-def _same_length(n: int, **values) -> None:
-    """Each value holds n entries (one per pair), or a ValueError naming the first that does not."""
-    for name, value in values.items():
-        if not hasattr(value, "__len__") or len(value) != n:
-            got = len(value) if hasattr(value, "__len__") else type(value).__name__
-            raise ValueError(f"{name} must hold one entry per pair ({n}), got {got}")
-
-
-def check_options(names, n=500, seed=1000, layers=None, batch_size=100) -> tuple:
+def check_options(names, n=500, seed=1000, layers=None, batch_size=100, called=ARGUMENTS) -> tuple:
     """evaluate's options as (model names, n, seed, layer names or None, batch_size), or an error that
-    names the option and says what would be right. One string counts as a list of one name."""
-    names = _names(names, "models", models.PRETRAINED)
-    n = whole_number(n, "n", 1, floats=False, want="a positive integer (held-out images)")
-    seed = whole_number(seed, "seed", 0, floats=False, want="a non-negative integer (make_shapes' seed; 1000 is "
-                        "held out from training)")
+    names the option (as `called` calls it: the arguments, or the command line's OPTIONS) and says what
+    would be right. One string counts as a list of one name."""
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, (list, tuple)) or not names or not all(v in models.PRETRAINED for v in names):
+        raise ValueError(f"{called['models']} must be one or more of {list(models.PRETRAINED)}, got {names!r}")
+    n = whole_number(n, called["n"], 1, floats=False, want="a positive integer (held-out images)")
+    check_memory(n * PAIR_BYTES, called["n"], n, PAIR_BYTES, "images")
+    seed = whole_number(seed, called["seed"], 0, floats=False, want="a non-negative integer (make_shapes' seed; "
+                        "1000 is held out from training)")
     if layers is not None:
         layers = [layers] if isinstance(layers, str) else layers
         if not isinstance(layers, (list, tuple)) or not layers or not all(isinstance(v, str) for v in layers):
-            raise TypeError(f"layers must be None (each model's default) or one or more layer names, got {layers!r}")
+            raise TypeError(f"{called['layers']} must be None (each model's default) or one or more layer names, "
+                            f"got {layers!r}")
         layers = list(layers)
-    return names, n, seed, layers, _batch_size(batch_size)
+    batch_size = whole_number(batch_size, called["batch_size"], 1, floats=False,
+                              want="a positive integer (pairs per model call)")
+    return list(names), n, seed, layers, batch_size
 
 
 def candidate_layers(model) -> list[str]:
-    """The layers of `model` the table can use: every module that runs once per forward pass and
-    outputs (N, K, h, w) maps (on one IMAGE_SIZE x IMAGE_SIZE image), in forward order."""
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be an nn.Module (e.g. minicam.models.load_pretrained(name)), got "
-                        f"{type(model).__name__}")
-    found = trace(model, torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE))
-    return [name for name in found.order if found.runs[name] == 1 and found.ndim[name] == 4]
+    """The layers of `model` the table can use (minicam.hooks.explainable_layers on one IMAGE_SIZE image)."""
+    return explainable_layers(model, torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE))
 
 
-def check_layers(model, name: str, layers) -> None:
+def check_layers(model, name: str, layers, option: str = "layers") -> None:
     """Every layer of `layers` is one of the model's candidate layers, or a ValueError listing them."""
     usable = candidate_layers(model)
+    modules = dict(model.named_modules())
     for layer in layers:
-        if layer in usable:
-            continue
-        try:
-            resolve_layer(model, layer)
-            why = "cannot be used: it does not output (N, K, h, w) maps exactly once per forward pass"
-        except (ValueError, TypeError):
-            why = "not found"
-        raise ValueError(f"in model {name!r}: layer {layer!r} {why}; layers must be among its candidate "
-                         f"layers: {', '.join(usable)}")
+        if layer not in usable:
+            why = "cannot be used: it does not output (N, K, h, w) maps exactly once per forward pass" \
+                if layer in modules else "not found"
+            raise ValueError(f"{option}: in model {name!r}: layer {layer!r} {why}; layers must be among its "
+                             f"candidate layers: {', '.join(usable)}")
 
 
 # ---- the maps and their scores ----------------------------------------------------------------------
@@ -131,7 +118,6 @@ def method_maps(model, x, targets, layer, methods=EVALUATED) -> dict:
     """{method: raw maps (N, h, w)} at `layer` for images x and targets (N,) ((N, T, h, w) for targets
     (N, T), T classes per image): the CAM family from one capture (`Method.from_capture`), the others by
     their own call. A method that does not apply here maps to its NotApplicable instead."""
-    methods = _names(methods, "methods", METHODS)
     cap = capture(model, x, targets, layer) if any(METHODS[m].weights for m in methods) else None
     maps = {}
     for name in methods:
@@ -148,9 +134,6 @@ def pair_maps(model, pairs: dict, layer, batch_size: int, methods=EVALUATED) -> 
     """`method_maps` of every (image, class) pair of `pairs` (held_out_pairs), (P, h, w) in pair order, with
     each image's classes from one forward pass: the images with T classes present, batch_size // T at a
     time, with their (N, T) targets. A method that does not apply maps to its first NotApplicable."""
-    batch_size = _batch_size(batch_size)
-    if not isinstance(pairs, dict) or not {"images", "classes", "image"} <= set(pairs):
-        raise TypeError(f"pairs must be the dict held_out_pairs returns (images, classes, image), got {pairs!r:.60}")
     image, classes = pairs["image"], pairs["classes"]
     per_pair = torch.bincount(image)[image]  # how many classes each pair's image holds
     maps: dict = {}
@@ -177,10 +160,6 @@ def gradient_maps(model, x, target, layer) -> dict:
 def in_batches(f, batch_size, *tensors):
     """f applied to consecutive slices of the tensors; f returns a dict of tensors, concatenated.
     A key whose value is an exception in any slice keeps the first such exception."""
-    batch_size = _batch_size(batch_size)
-    if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
-        raise ValueError(f"tensors must be one or more tensors of the same length, got lengths "
-                         f"{[len(t) for t in tensors]}; give one entry per pair in each")
     parts = [f(*(t[i:i + batch_size] for t in tensors)) for i in range(0, len(tensors[0]), batch_size)]
     out = {}
     for key in parts[0]:
@@ -203,7 +182,11 @@ def _localisation(maps, boxes) -> tuple[dict, float]:
 def score_row(model, images, targets, masks, boxes, raw, Y, batch_size) -> dict:
     """Every metric of one method at one layer, over P pairs. images (P, 3, H, W), targets (P,),
     masks (P, K, H, W), boxes: P tensors (M, 4) of the target class, raw (P, h, w), Y (P,)."""
-    _same_length(len(check_images(images)), targets=targets, masks=masks, boxes=boxes, raw=raw, Y=Y)
+    batch_size = whole_number(batch_size, "batch_size", 1, floats=False, want="a positive integer (pairs per model call)")
+    for name, value in (("targets", targets), ("masks", masks), ("boxes", boxes), ("raw", raw), ("Y", Y)):
+        if not hasattr(value, "__len__") or len(value) != len(images):
+            raise ValueError(f"{name} must hold one entry per pair ({len(images)}), got "
+                             f"{len(value) if hasattr(value, '__len__') else type(value).__name__}")
     O = in_batches(lambda x, r, t: {"O": metrics.target_probs(model, metrics.explanation_map(r, x), t, "sigmoid")},
                    batch_size, images, raw, targets)["O"]
     maps = upsample(raw, images.shape[-2:])
@@ -231,11 +214,10 @@ def held_out_pairs(n: int, seed: int) -> dict:
     return {"images": data.images[img], "classes": cls, "masks": data.masks[img], "boxes": boxes, "image": img}
 
 
-def load_models(names, layers=None) -> tuple[dict, list[str]]:
+def load_models(names, layers=None, option: str = "layers") -> tuple[dict, list[str]]:
     """The shipped models that load, and notes on those that do not. A misspelt layer, or one the table
     cannot use, stops the run before it starts (listing the model's candidate layers) instead of
     becoming a note."""
-    names = _names(names, "names", models.PRETRAINED)
     loaded, missing = {}, []
     for name in names:
         try:
@@ -245,23 +227,19 @@ def load_models(names, layers=None) -> tuple[dict, list[str]]:
     if not loaded:
         raise FileNotFoundError("no model could be loaded: " + "; ".join(missing))
     for name, model in loaded.items():
-        check_layers(model, name, layers or LAYERS[name])
+        check_layers(model, name, layers or LAYERS[name], option)
     return loaded, missing
 
 
 def rows_at(model, name: str, layer: str, pairs: dict, Y, batch_size: int, notes: list) -> list[dict]:
     """The table's rows of one model at one layer; a method that does not apply is left out (CAM away
     from GAP -> fc silently, as the table says once; any other with a note)."""
-    check_layers(model, name, [layer])
-    _same_length(len(pairs["classes"]), Y=Y)
-    if not isinstance(notes, list):
-        raise TypeError(f"notes must be a list (the notes on methods not run are appended), got {notes!r}")
     x, cls = pairs["images"], pairs["classes"]
     raw = pair_maps(model, pairs, layer, batch_size)
     scored = {}
     for method, maps in raw.items():
         if isinstance(maps, NotApplicable):
-            if not METHODS[method].needs_gap_fc:
+            if method not in SAID_ONCE:
                 first_line = str(maps).splitlines()[0] if str(maps) else type(maps).__name__
                 notes.append(f"{method} not run on {name} at {layer}: {first_line}")
             continue
@@ -314,31 +292,15 @@ def to_markdown(rows) -> str:
 
 
 def write_csv(rows, path: Path) -> None:
+    """The rows as CSV at path, written under a temporary name and renamed when complete."""
     _check_rows(rows)
     if not Path(path).parent.is_dir():
         raise FileNotFoundError(f"path: the directory of {path} does not exist; create it or choose another path")
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[key for key, _, _ in COLUMNS])
-        writer.writeheader()
-        writer.writerows({key: row[key] for key, _, _ in COLUMNS} for row in rows)
-
-
-def probe_out(out) -> Path:
-    """out as the Path of a directory we can write in (made later if missing), or an OSError naming --out;
-    probed by creating a file in it or in its nearest existing parent, which is left as it was."""
-    if not isinstance(out, (str, Path)) or str(out) == "":
-        raise TypeError(f"--out must be a directory path, got {out!r}")
-    out = Path(out)
-    existing = next(p for p in (out, *out.parents) if p.exists() or p == Path(p.anchor))
-    if not existing.is_dir():
-        raise NotADirectoryError(f"--out must be a directory, but {existing} is a file; choose another path")
-    try:
-        with tempfile.TemporaryFile(dir=existing):  # can we create a file there?
-            pass
-    except OSError as err:
-        raise PermissionError(f"--out: cannot write in {existing} ({err.strerror}); choose a writable "
-                              "directory") from None
-    return out
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=[key for key, _, _ in COLUMNS])
+    writer.writeheader()
+    writer.writerows({key: row[key] for key, _, _ in COLUMNS} for row in rows)
+    write_atomic(Path(path), lambda f: f.write(text.getvalue().encode("utf-8")))
 
 
 def report(rows, notes, n: int, seed: int) -> str:
@@ -361,8 +323,8 @@ def report(rows, notes, n: int, seed: int) -> str:
     ]) + "\n"
 
 
-def _parser():
-    parser = argparse.ArgumentParser(prog="python -m minicam.evaluate", description=__doc__.splitlines()[0])
+def _parser(prog: str):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].strip("`"))
     parser.add_argument("--n", type=int, default=500, help="held-out images (default 500)")
     parser.add_argument("--seed", type=int, default=1000, help="make_shapes seed (default 1000, held out)")
     parser.add_argument("--models", nargs="+", default=list(models.PRETRAINED),
@@ -370,53 +332,43 @@ def _parser():
     parser.add_argument("--layers", nargs="+", help="layer names valid in every chosen model "
                         "(default: a shallow block and the last one of each)")
     parser.add_argument("--batch-size", type=int, default=100, help="pairs per model call")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="directory for metrics.md and metrics.csv")
+    parser.add_argument("--out", default="results", help="directory for metrics.md and metrics.csv")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
-OPTIONS = {"models": "--models", "names": "--models", "n": "--n", "seed": "--seed", "layers": "--layers",
-           "batch_size": "--batch-size"}  # evaluate()'s arguments -> the command line's options
-
-
-def _as_option(message: str) -> str:
-    """An error message of evaluate()'s checks, naming the command line's option instead of the argument."""
-    first = message.split(" ", 1)[0].rstrip(":")
-    if first in OPTIONS:
-        return OPTIONS[first] + message[len(first):]
-    return ("--layers: " if message.startswith("in model") else "--models: ") + message
-
-
-def _arguments(argv):
-    """The parsed options, every one checked, the models loaded with their layers and --out probed;
-    a bad one is an argparse error (usage, the option and what would be right, exit status 2)."""
-    parser = _parser()
+def main(argv=None, prog: str = PROG) -> int:
+    """The command line. Every option is checked, the models loaded and --out probed before any work; a
+    bad one is one message and exit status 2. Writes metrics.md and metrics.csv; 130 on Ctrl-C."""
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     try:
-        probe_out(args.out)
-        check_options(args.models, args.n, args.seed, args.layers, args.batch_size)
-        load_models(args.models, args.layers)
+        folder = OutputFolder(args.out)
+        check_options(args.models, args.n, args.seed, args.layers, args.batch_size, called=OPTIONS)
+        load_models(args.models, args.layers, option="--layers")
     except (ValueError, TypeError, OSError) as err:
-        message = str(err)
-        parser.error(message if message.startswith("--") else _as_option(message))
-    return args
-
-
-def main(argv=None):
-    """The command line. Every option is checked, the models loaded and --out probed before any work."""
-    args = _arguments(argv)
-    start = time.perf_counter()
-    rows, notes = evaluate(args.models, args.n, args.seed, args.layers, args.batch_size, not args.quiet)
-    seconds = time.perf_counter() - start
-    text = report(rows, notes, args.n, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "metrics.md").write_text(text)  # no timing in the file, so a rerun reproduces it exactly
-    write_csv(rows, args.out / "metrics.csv")
+        parser.error(str(err))
+    try:
+        start = time.perf_counter()
+        rows, notes = evaluate(args.models, args.n, args.seed, args.layers, args.batch_size, not args.quiet)
+        seconds = time.perf_counter() - start
+        text = report(rows, notes, args.n, args.seed)
+        out = folder.open()
+        try:
+            write_atomic(out / "metrics.md", lambda f: f.write(text.encode("utf-8")))  # no timing: a rerun reproduces it
+            write_csv(rows, out / "metrics.csv")
+        finally:
+            folder.close()
+    except UsageError as err:
+        parser.error(str(err))
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing written", file=sys.stderr)
+        return INTERRUPTED
     print(text)
-    print(f"runtime {seconds:.0f} s on {torch.get_num_threads()} CPU threads; wrote {args.out / 'metrics.md'} "
-          f"and {args.out / 'metrics.csv'}")
-    return rows
+    print(f"runtime {seconds:.0f} s on {torch.get_num_threads()} CPU threads; wrote {out / 'metrics.md'} "
+          f"and {out / 'metrics.csv'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

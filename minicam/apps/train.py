@@ -1,11 +1,15 @@
-"""Train the shipped shapes models from scratch (a few minutes each on 2 CPU cores).
+"""`minicam train`: the shipped shapes models trained from scratch (a few minutes each on 2 CPU cores).
 
-    python -m minicam.train NAME [--out PATH] [--seed S] [--epochs E]
-    python -m minicam.train --all
+    minicam train NAME [--out PATH] [--seed S] [--epochs E]
+    minicam train --all
 
-NAME is one of minicam.models.SHIPPED: the models the notebooks explain (PRETRAINED) and the
-control for the data-randomisation test (CONTROLS: shapes_vgg_shuffled, trained as shapes_vgg but on
-labels permuted across the images). The weights go to minicam/weights/NAME.pt unless --out says otherwise.
+(`python -m minicam train ...` is the same command.) NAME is one of minicam.models.SHIPPED: the models
+the notebooks explain (PRETRAINED) and the control for the data-randomisation test (CONTROLS:
+shapes_vgg_shuffled, trained as shapes_vgg but on labels permuted across the images). The weights go
+to minicam/weights/NAME.pt unless --out says otherwise; they are written under a temporary name and
+renamed when complete, so the old file stays whole until the new one is (a full disk costs neither: if
+the file cannot be written, the trained weights are saved in the temporary folder and the message says
+where).
 
 Seeds: epoch e trains on fresh images make_shapes(n, seed=e), so training uses
 data seeds 0 .. epochs-1; the report at the end uses held-out seed 1000 (the
@@ -13,9 +17,13 @@ tests use seeds >= 1000 too). --seed seeds torch (initial weights and batch
 order), so a run is reproducible and the shipped files are what it produces.
 The shuffled model's label permutation of epoch e is seeded by e alone (its own
 generator), so its weights and batch order are drawn exactly as shapes_vgg's.
+
+Exit status: 0 done, 1 the weights could not be written to --out (saved elsewhere, as said), 2 a usage
+error, 130 interrupted (Ctrl-C; nothing written).
 """
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,9 +32,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .data import CLASSES, CUE_CLASS, make_shapes
-from .checks import preserved, whole_number
-from .models import SHIPPED, ShapesVGG, fold_batchnorm, shapes_resnet, weights_path
+from minicam.checks import check_images, check_model, preserved, whole_number
+from minicam.data import CLASSES, CUE_CLASS, make_shapes
+from minicam.models import SHIPPED, ShapesVGG, fold_batchnorm, shapes_resnet, weights_path
+
+from ._common import INTERRUPTED, check_memory, write_atomic
+
+__all__ = ["main", "train", "report", "check_options", "predict", "accuracy", "majority_rate", "CONFIGS",
+           "EVAL_SEED"]
+
+PROG = "minicam train"
+IMAGE_BYTES = 200_000  # memory per training image of an epoch: it, its masks and labels, and their making
 
 EVAL_SEED = 1000
 CONFIGS = {  # images per epoch, epochs, peak learning rate, bias of the training data, labels permuted?
@@ -37,27 +53,11 @@ CONFIGS = {  # images per epoch, epochs, peak learning rate, bias of the trainin
 }
 
 
-def _check_model(model):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-
-
-def _check_images(images, name="images"):
-    """images must be a finite floating (N, 3, H, W) tensor."""
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
-        got = f"{tuple(images.shape)} {images.dtype}" if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"{name} must be a floating tensor of shape (N, 3, H, W), got {got}")
-    if not bool(images.isfinite().all()):
-        raise ValueError(f"{name} holds NaN or inf values; images must be finite (a NaN logit is no prediction)")
-    return images
-
-
 @torch.no_grad()
 def predict(model, images, batch_size=250):
     """Logits (N, K) of model on images (N, 3, H, W), in eval mode; the model's mode (and every
     parameter's requires_grad and .grad) is as it was afterwards."""
-    _check_model(model)
-    _check_images(images)
+    model, images = check_model(model), check_images(images, "images")
     batch_size = whole_number(batch_size, "batch_size", 1, floats=False)
     with preserved(model):
         if len(images) == 0:
@@ -70,7 +70,7 @@ def accuracy(model, images, labels):
 
     A label is predicted present when its logit is > 0 (sigmoid > 0.5).
     """
-    _check_images(images)
+    check_images(images, "images")
     if not isinstance(labels, torch.Tensor) or labels.dim() != 2 or len(labels) != len(images):
         got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
         raise ValueError(f"labels must be a (N, K) tensor with one row per image (N = {len(images)}), got {got}")
@@ -98,20 +98,22 @@ def majority_rate(labels):
 
 
 def _probe_out(out) -> Path:
-    """out as a Path we can write, or an OSError naming out -- found before any training."""
+    """out as the path of a regular file we can write (made or replaced), or an OSError naming out --
+    found before any training."""
     if not isinstance(out, (str, os.PathLike)) or str(out) == "":
         raise TypeError(f"out must be a file path (str or Path), got {out!r}")
     path = Path(out)
     if path.is_dir():
         raise IsADirectoryError(f"out must be a file path, but {path} is a directory; give e.g. {path / 'model.pt'}")
+    if path.exists() and not path.is_file():
+        raise OSError(f"out must be a regular file, but {path} is a device or other special file; give a path "
+                      "like weights/model.pt")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"out: cannot write {path}: the directory {path.parent} does not exist; "
                                 "create it or choose another path")
     try:
-        with tempfile.TemporaryFile(dir=path.parent):  # can we create a file there?
+        with tempfile.TemporaryFile(dir=path.parent):  # can we create a file there (the new weights' first name)?
             pass
-        if path.exists():
-            open(path, "ab").close()  # can we overwrite it? (append mode leaves it as it is)
     except OSError as err:
         raise PermissionError(f"out: cannot write {path} ({err.strerror}); choose a writable path") from None
     return path
@@ -134,6 +136,7 @@ def check_options(name, seed=0, epochs=None, out=None, images=None):
         raise ValueError(f"epochs must be in 1..{EVAL_SEED - 1} so training seeds stay below the held-out ones, got {epochs}")
     n = cfg["n"] if images is None else whole_number(images, "images", 1, floats=False,
                                                 want="a positive integer (images per epoch)")
+    check_memory(n * IMAGE_BYTES, "images", n, IMAGE_BYTES, "images per epoch")
     return cfg, seed, epochs, n, _probe_out(weights_path(name) if out is None else out)
 
 
@@ -155,9 +158,37 @@ def train(name, seed=0, epochs=None, out=None, images=None):
         model = fold_batchnorm(model)
     final_loss = sum(losses) / len(losses)
 
-    torch.save(model.state_dict(), out)
+    save(model.state_dict(), out)
     print(f"{name}: {time.time() - start:.0f} s, last-epoch training loss {final_loss:.4f}, saved {out}")
     return model, final_loss
+
+
+class NotSaved(OSError):
+    """The trained weights could not be written where asked; `kept` is where they were saved instead
+    (None if nowhere could take them)."""
+
+    def __init__(self, message: str, kept):
+        super().__init__(message)
+        self.kept = kept
+
+
+def save(state: dict, out: Path) -> None:
+    """state written to out atomically (the old file stays whole until the new one is complete). If that
+    fails (a full disk), the state goes to a file in the temporary folder and NotSaved says where."""
+    try:
+        write_atomic(out, lambda f: torch.save(state, f), durable=True)
+        return
+    except OSError as err:
+        reason = err.strerror or str(err)
+    try:
+        fd, kept = tempfile.mkstemp(prefix=f"{Path(out).stem}-", suffix=".pt")
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+    except OSError:
+        raise NotSaved(f"cannot write {out} ({reason}), nor a copy in {tempfile.gettempdir()}: the trained weights "
+                       f"are lost; {out} is as it was. Free some space and train again", None) from None
+    raise NotSaved(f"cannot write {out} ({reason}); {out} is as it was, and the trained weights are saved in {kept}: "
+                   f"move that file to {out} when there is room", kept)
 
 
 def _fit(model, name, cfg, epochs, n):
@@ -197,7 +228,7 @@ def report(name, model, n=1000):
     learned nothing about the images scores); for the biased model also on cue-flipped images."""
     if not isinstance(name, str) or name not in CONFIGS:
         raise ValueError(f"name must be one of {SHIPPED}, got {name!r}")
-    _check_model(model)
+    check_model(model)
     n = whole_number(n, "n", 1, floats=False, want="a positive integer (held-out images)")
     bias = CONFIGS[name]["bias"]
     held = make_shapes(n, seed=EVAL_SEED, bias=bias)
@@ -215,8 +246,8 @@ def report(name, model, n=1000):
               f"{flip_class[k]:.1%} when it is flipped")
 
 
-def _parser():
-    p = argparse.ArgumentParser(prog="python -m minicam.train", description=__doc__.split("\n")[0])
+def _parser(prog: str):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0].strip("`").replace("`", ""))
     p.add_argument("name", nargs="?", choices=SHIPPED, help="model to train")
     p.add_argument("--all", action="store_true", help="train all shipped models (the control included)")
     p.add_argument("--out", help="where to write the state_dict (default minicam/weights/NAME.pt)")
@@ -227,27 +258,37 @@ def _parser():
     return p
 
 
-def main(argv=None):
+def main(argv=None, prog: str = PROG) -> int:
     """The command line: every option is checked, and the output path probed, before any training;
-    a bad one is an argparse error (usage, message, exit status 2), not a traceback."""
-    p = _parser()
+    a bad one is one message and exit status 2, not a traceback. 1 if the weights could not be
+    written to --out (saved elsewhere, as the message says), 130 on Ctrl-C."""
+    p = _parser(prog)
     args = p.parse_args(argv)
     if args.all == (args.name is not None):
         p.error("give either one NAME or --all")
     if args.all and args.out:
         p.error("--out needs a single NAME")
-    if args.report < 1:
-        p.error(f"--report must be a positive number of held-out images, got {args.report}")
     names = SHIPPED if args.all else [args.name]
-    for name in names:
-        try:
+    try:
+        for name in names:
             check_options(name, seed=args.seed, epochs=args.epochs, out=args.out, images=args.images)
-        except (ValueError, TypeError, OSError) as err:
-            p.error(f"--{err}")  # each message starts with the option's name
-    for name in names:
-        model, _ = train(name, seed=args.seed, epochs=args.epochs, out=args.out, images=args.images)
-        report(name, model, n=args.report)
+        whole_number(args.report, "report", 1, want="a positive number of held-out images")
+        check_memory(args.report * IMAGE_BYTES, "report", args.report, IMAGE_BYTES, "held-out images")
+    except (ValueError, TypeError, OSError) as err:
+        p.error(f"--{err}")  # each message starts with the argument's name
+    try:
+        for name in names:
+            model, _ = train(name, seed=args.seed, epochs=args.epochs, out=args.out, images=args.images)
+            report(name, model, n=args.report)
+    except NotSaved as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; the weights being trained were not written (files already written stay)",
+              file=sys.stderr)
+        return INTERRUPTED
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

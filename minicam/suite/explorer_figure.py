@@ -13,16 +13,16 @@ import math
 import textwrap
 from collections import OrderedDict
 
-import numbers
-
 import PIL.Image
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .checks import whole_number
-from .maps import normalize, upsample
-from .viz import check_map, overlay, show_map, to_rgb
+from ..checks import check_images, check_number, whole_number
+from ..maps import normalize, upsample
+from ..viz import check_map, overlay, show_map, to_rgb
+
+__all__ = ["ExplorerFigure", "bar_labels"]
 
 BAR_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)  # where the raw map's colour bar is labelled, as fractions of it
 IMAGE_BACKGROUNDS = 16  # backgrounds with an image drawn in, kept for reuse (~0.7 MB each)
@@ -33,10 +33,8 @@ BOXES = {False: {"facecolor": "#fff4d6", "edgecolor": "#c90"},    # a notice: th
 def bar_labels(low: float, high: float) -> tuple[str, list[str]]:
     """The colour bar's scale ("×1e-5", or "" as matplotlib's offset text leaves it out for powers
     -2..3) and its labels at BAR_TICKS of [low, high], in units of that scale."""
-    for name, value in (("low", low), ("high", high)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise (ValueError if isinstance(value, numbers.Real) else TypeError)(
-                f"{name} must be a finite number (the end of the colour bar), got {value!r}")
+    low, high = (check_number(v, name, "a finite number (an end of the colour bar)") for v, name in
+                 ((low, "low"), (high, "high")))
     if high < low:
         raise ValueError(f"high must be >= low (the colour bar runs from low to high), got low={low}, high={high}")
     top = max(abs(low), abs(high))
@@ -49,12 +47,8 @@ class ExplorerFigure:
     """The explorer's figure for images (N, 1 or 3, H, W) in [0, 1]; `render` gives the PNG bytes."""
 
     def __init__(self, images: torch.Tensor):
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0 \
-                or images.shape[1] not in (1, 3):
-            got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"images must be a tensor (N >= 1, 1 or 3, H, W) in [0, 1], got {got}")
-        if not torch.isfinite(images).all():
-            raise ValueError("images must be finite: they hold NaN or inf; give images in [0, 1]")
+        if len(check_images(images, "images")) == 0 or images.shape[1] not in (1, 3):
+            raise ValueError(f"images must be a tensor (N >= 1, 1 or 3, H, W) in [0, 1], got {tuple(images.shape)}")
         self.images = images
         self.figure = Figure(figsize=(9.2, 3.0), dpi=80)
         self.canvas = FigureCanvasAgg(self.figure)
