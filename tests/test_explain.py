@@ -1,4 +1,4 @@
-"""`python -m minicam.explain` on a folder of real files: a photograph, a greyscale PNG, an RGBA PNG, a
+"""`minicam explain` (python -m minicam explain) on a folder of real files: a photograph, a greyscale PNG, an RGBA PNG, a
 rotated-EXIF JPEG, a corrupt file and a text file. The good images are explained (PNG, CSV, gallery) and
 the CSV's numbers are the direct minicam calls on the same preprocessed tensors; the bad files are named
 and skipped; every bad argument is one clear message and exit status 2. Offline: the weights are random

@@ -1,5 +1,5 @@
 """minicam.metrics against answers worked out by hand on tiny maps, boxes and a fixed-weight model.
-(The smoke run of `python -m minicam.evaluate` is in test_evaluate.py.)"""
+(The smoke run of `minicam evaluate` is in test_evaluate.py.)"""
 import math
 from collections import OrderedDict
 

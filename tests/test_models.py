@@ -10,9 +10,9 @@ import minicam
 from minicam.data import CLASSES, CUE_CLASS, cue_mask, make_shapes
 from minicam.models import (CONTROLS, PRETRAINED, SHIPPED, ShapesResNet, ShapesVGG, fold_batchnorm,
                             load_pretrained, shapes_resnet, weights_path)
-from minicam.train import accuracy, main, majority_rate
+from minicam.apps.train import accuracy, main, majority_rate
 
-# training uses data seeds 0 .. epochs-1 (see minicam.train); these are held out
+# training uses data seeds 0 .. epochs-1 (see minicam.apps.train); these are held out
 TEST_SEED = 1001
 LAST_CONV = {"shapes_vgg": "relu6", "shapes_resnet": "layer4", "shapes_vgg_biased": "relu6"}
 CUE = CLASSES.index(CUE_CLASS)
