@@ -105,21 +105,28 @@ def _lock_file(f) -> None:
 
 
 def _available_memory() -> int | None:
-    """Bytes of memory free for this process (Linux and macOS), or None where it cannot be told."""
+    """Bytes of memory this process may use: Linux's MemAvailable (free memory and the page cache the kernel
+    can drop), elsewhere the physical memory; None where neither can be told."""
     try:
-        pages = os.sysconf("SC_AVPHYS_PAGES") if "SC_AVPHYS_PAGES" in os.sysconf_names else os.sysconf("SC_PHYS_PAGES")
-        return pages * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, AttributeError):
         return None
 
 
 def check_memory(needed: float, option: str, value, per: float, unit: str) -> None:
-    """A UsageError if `needed` bytes (what `option` = value asks for) exceed the memory free here; it
+    """A UsageError if `needed` bytes (what `option` = value asks for) exceed the memory available here; it
     says how much is needed and the largest value that fits (per bytes for each `unit`)."""
     free = _available_memory()
     if free is not None and needed > free:
         raise UsageError(f"{option} {value} would need about {needed / 2 ** 30:.1f} GB of memory, and "
-                         f"{free / 2 ** 30:.1f} GB are free here; give at most {max(1, int(free // per))} {unit}")
+                         f"{free / 2 ** 30:.1f} GB are available here; give at most {max(1, int(free // per))} {unit}")
 
 
 @contextlib.contextmanager
