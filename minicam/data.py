@@ -13,7 +13,7 @@ and all randomness comes from ``numpy.random.default_rng(seed)``, so the same
 seed gives the same images on any machine.
 
 Seeds: the shipped models were trained on seeds 0, 1, 2, ... (one per epoch,
-see ``minicam.train``); held-out evaluation uses seeds from 1000 on.
+see ``minicam.apps.train``); held-out evaluation uses seeds from 1000 on.
 
 The biased variant adds a spurious cue -- a white 5x5 patch near the top-left
 corner -- whose presence is tied to ``CUE_CLASS``. A model trained on it can

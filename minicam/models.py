@@ -163,7 +163,7 @@ def load_pretrained(name):
     """
     path = weights_path(name)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild it with `python -m minicam.train {name}`")
+        raise FileNotFoundError(f"{path} is missing; rebuild it with `python -m minicam train {name}`")
     model = create_model(name)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
