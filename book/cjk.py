@@ -70,28 +70,29 @@ def block_of(node):
     return node
 
 
-def language(run, node):
-    """The language of CJK run `run`, found in text node `node`."""
+def by_letters(run, text):
+    """The language of CJK run `run` told by letters: its own (Hangul: ko, kana: ja), the glossary's names,
+    then the letters near it in `text`; None where only Han letters are near."""
     if IS_HANGUL.search(run):
         return "ko"
     if IS_KANA.search(run):
         return "ja"
     if run in NAMES:
         return NAMES[run]
+    at = max(text.find(run), 0)
+    near = text[max(at - NEAR, 0): at + len(run) + NEAR]
+    return "ja" if IS_KANA.search(near) else "ko" if IS_HANGUL.search(near) else None
+
+
+def language(run, node):
+    """The language of CJK run `run`, found in text node `node`: by letters, else by the glossary column
+    it stands in, else zh."""
     block = block_of(node)
-    if block is not None:
-        text = block.astext()
-        at = max(text.find(run), 0)
-        near = text[max(at - NEAR, 0): at + len(run) + NEAR]
-        if IS_KANA.search(near):
-            return "ja"
-        if IS_HANGUL.search(near):
-            return "ko"
-        cell = entry_above(block)
-        column = column_language(cell) if cell is not None else None
-        if column:
-            return column
-    return "zh"
+    found = by_letters(run, block.astext() if block is not None else "")
+    if found:
+        return found
+    cell = entry_above(block) if block is not None else None
+    return (column_language(cell) if cell is not None else None) or "zh"
 
 
 def entry_above(node):
@@ -157,15 +158,7 @@ OPAQUE_TAGS = ("script", "style", "pre", "textarea", "title", "svg", "math")
 def html_language(run, text):
     """The language of CJK run `run` inside HTML text `text` (no table columns here: the decks hold
     no glossary)."""
-    if IS_HANGUL.search(run):
-        return "ko"
-    if IS_KANA.search(run):
-        return "ja"
-    if run in NAMES:
-        return NAMES[run]
-    at = max(text.find(run), 0)
-    near = text[max(at - NEAR, 0): at + len(run) + NEAR]
-    return "ja" if IS_KANA.search(near) else "ko" if IS_HANGUL.search(near) else "zh"
+    return by_letters(run, text) or "zh"
 
 
 def mark_html(html):
