@@ -36,7 +36,7 @@ NODE_MODULES = book/node_modules/.package-lock.json
 LAB_FLAGS = $(if $(filter 0,$(shell id -u)),--allow-root) \
             $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 
-.PHONY: lab install test unit chromium browser book slides nbval course student grade notebooks constraints bench clean
+.PHONY: lab install test unit chromium browser book slides nbval course student grade hub hub-modules hubtest explorer notebooks constraints bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt tools/setup_env.py
 	$(SETUP) --rerun "$(strip make $(MAKECMDGOALS) PYTHON=python3.12)"
@@ -53,23 +53,24 @@ lab: $(VENV)/.installed
 
 # The Python packages, Debian's Chromium (for the browser tests) and the npm packages install side by side.
 install:
-	$(MAKE) -j2 $(VENV)/.installed chromium $(NODE_MODULES)
+	$(MAKE) -j2 $(VENV)/.installed chromium $(NODE_MODULES) hub-modules
 
 test: install
-	$(MAKE) unit browser nbval course
+	$(MAKE) unit browser nbval course hubtest
 
 unit: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py --ignore=tests/test_book_editions.py --ignore=tests/test_course_pipeline.py
+	OMP_NUM_THREADS=1 $(PYTEST) tests --ignore=tests/test_browser.py --ignore=tests/test_book.py --ignore=tests/test_book_editions.py --ignore=tests/test_course_pipeline.py \
+	  --ignore=tests/test_hub.py --ignore=tests/test_k8s.py --ignore=tests/test_explorer_app.py
 
 chromium:
 	bash tests/setup_browser.sh
 
-# The explorer in JupyterLab, then the book and a slide deck of both editions opened from files with the
+# The explorer in JupyterLab and as the lecture-hall app (make explorer), then the book and a slide deck of both editions opened from files with the
 # network refused, and searched for the answer key.
 browser: $(VENV)/.installed chromium $(NODE_MODULES)
 	$(MAKE) -j2 book slides
 	$(MAKE) -j2 book slides EDITION=self-study
-	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py tests/test_book.py tests/test_book_editions.py
+	$(PY) -m pytest -p no:cacheprovider tests/test_browser.py tests/test_explorer_app.py tests/test_book.py tests/test_book_editions.py
 
 $(NODE_MODULES): book/package.json book/package-lock.json
 	@command -v $(NPM) >/dev/null 2>&1 || { \
@@ -120,6 +121,45 @@ endif
 grade: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(PY) -m course.grade "$(SUBMISSIONS)" --out "$(GRADES)" --cell-timeout $(CELL_TIMEOUT) \
 	  --notebook-timeout $(NOTEBOOK_TIMEOUT) --jobs $(JOBS) $(if $(SAME_USER),--same-user)
+
+# A class's JupyterHub on 127.0.0.1, as root (README, "A class on JupyterHub"): after `python -m hub.roster add
+# ROSTER.csv --lecturer ID`, it serves the class in CLASS (default /srv/minicam) on HUB_PORT or the next free port,
+# prints its URL, and Ctrl-C stops it with every server it started. configurable-http-proxy 5 (hub/package-lock.json)
+# needs Node 20 or newer.
+HUB_MODULES = hub/node_modules/.package-lock.json
+HUB_PORT   ?= 8000
+
+hub: $(VENV)/.installed $(HUB_MODULES)
+	$(PY) -m hub.serve --port $(HUB_PORT) $(if $(CLASS),--class-dir "$(CLASS)")
+
+$(HUB_MODULES): hub/package.json hub/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null || { \
+	  echo "make hub needs Node.js 20 or newer with npm (configurable-http-proxy 5); this machine has $$(node --version 2>/dev/null || echo none)"; \
+	  echo "(a newer Node: https://nodejs.org, or NodeSource's Debian packages), then run make hub again."; exit 1; }
+	cd hub && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The explorer as a lecture-hall app (README, "The explorer in a lecture hall"): Voila serves lecture/explorer.ipynb
+# (minicam.suite.lecture: the explorer of every shipped model, large controls, no code) on 127.0.0.1, at
+# EXPLORER_PORT or the next free port; it prints the URL, Ctrl-C stops it. No browser is opened (a lecture-hall
+# machine opens the URL full-screen itself, F11).
+EXPLORER_PORT ?= 8866
+
+explorer: $(VENV)/.installed
+	$(VENV)/bin/voila lecture/explorer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(EXPLORER_PORT) \
+	  --Voila.port_retries=50 --strip_sources=True --theme=light
+
+# configurable-http-proxy for make hub, where this machine's Node can run it (20 or newer); elsewhere the
+# install goes on without it and tests/test_hub.py skips, saying why.
+hub-modules:
+	@if node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then \
+	  $(MAKE) --no-print-directory $(HUB_MODULES); \
+	else echo "hub/node_modules not installed: make hub needs Node.js 20 or newer (this machine: $$(node --version 2>/dev/null || echo none))"; fi
+
+# A student and a lecturer through a real hub (accounts, release, fetch, submit, collect, grade, feedback), and the
+# Kubernetes image's pinned set resolved for its platform; one process (the hub test makes Linux accounts).
+hubtest: $(VENV)/.installed
+	$(PY) -m pytest -p no:cacheprovider tests/test_hub.py tests/test_k8s.py
 
 notebooks: $(VENV)/.installed
 	ls notebooks/*.ipynb | xargs -P 2 -n 1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace
