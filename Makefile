@@ -36,7 +36,7 @@ NODE_MODULES = book/node_modules/.package-lock.json
 LAB_FLAGS = $(if $(filter 0,$(shell id -u)),--allow-root) \
             $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 
-.PHONY: lab install test unit chromium browser book slides nbval course student grade hub hub-modules hubtest explorer notebooks constraints bench clean
+.PHONY: lab install test unit chromium browser book slides nbval course student grade hub hub-modules hubtest explorer sandbox import grade-speed notebooks constraints bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt tools/setup_env.py
 	$(SETUP) --rerun "$(strip make $(MAKECMDGOALS) PYTHON=python3.12)"
@@ -53,7 +53,7 @@ lab: $(VENV)/.installed
 
 # The Python packages, Debian's Chromium (for the browser tests) and the npm packages install side by side.
 install:
-	$(MAKE) -j2 $(VENV)/.installed chromium $(NODE_MODULES) hub-modules
+	$(MAKE) -j2 $(VENV)/.installed chromium sandbox $(NODE_MODULES) hub-modules
 
 test: install
 	$(MAKE) unit browser nbval course hubtest
@@ -64,6 +64,10 @@ unit: $(VENV)/.installed
 
 chromium:
 	bash tests/setup_browser.sh
+
+# Debian's bubblewrap, the graded kernels' sandbox (README, "Course edition"); as root, skipped when present.
+sandbox: chromium
+	bash tools/setup_sandbox.sh
 
 # The explorer in JupyterLab and as the lecture-hall app (make explorer), then the book and a slide deck of both editions opened from files with the
 # network refused, and searched for the answer key.
@@ -89,7 +93,7 @@ slides: $(VENV)/.installed $(NODE_MODULES)
 
 # One notebook per worker at a time, the slowest first (as `--durations` measured them under nbval), so that
 # neither worker is left with a long notebook at the end; every other notebook follows in name order.
-NB_SLOWEST = 07_relevance_cam 08b_sanity_checks 08_evaluation 10_summary 02_cam 01_gradients
+NB_SLOWEST = 08b_sanity_checks 07_relevance_cam 08a_evaluation_on_shapes 02_cam 03_gradcam 01_gradients 03b_finding_bias
 NB_ORDER  := $(patsubst %,notebooks/%.ipynb,$(NB_SLOWEST))
 NB_ORDER  += $(filter-out $(NB_ORDER),$(sort $(wildcard notebooks/*.ipynb)))
 
@@ -98,15 +102,16 @@ nbval: $(VENV)/.installed
 
 # The course edition (README, "Course edition"). `make student` writes student/NN_topic.ipynb; `make grade
 # SUBMISSIONS=dir` grades dir/<student>/<NN_topic>.ipynb into $(GRADES)/: grades.csv, totals.csv, feedback/ (to
-# hand back) and logs/, all readable by their owner only; `make course` tests both on one notebook (one process,
-# no xdist: the grader forks one process per submission).
+# hand back), logs/ and records/ (what a rerun skips), all readable by their owner only. `make course` tests both
+# on notebook 00, the sandbox against attack submissions on a small notebook of its own, and the resume after
+# SIGKILL: the two files side by side (one worker each; most of their time is kernels waiting on limits).
 GRADES           ?= grades
 CELL_TIMEOUT     ?= 60
 NOTEBOOK_TIMEOUT ?= 600
 JOBS             ?= 2
 
 course: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(PY) -m pytest -p no:cacheprovider tests/test_course_pipeline.py
+	OMP_NUM_THREADS=1 $(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile tests/test_course_pipeline.py tests/test_grading_attacks.py
 
 # Beside the notebooks, minicam's wheel and constraints.txt: students install the package without the repository.
 student: $(VENV)/.installed
@@ -120,7 +125,22 @@ endif
 
 grade: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(PY) -m course.grade "$(SUBMISSIONS)" --out "$(GRADES)" --cell-timeout $(CELL_TIMEOUT) \
-	  --notebook-timeout $(NOTEBOOK_TIMEOUT) --jobs $(JOBS) $(if $(SAME_USER),--same-user)
+	  --notebook-timeout $(NOTEBOOK_TIMEOUT) --jobs $(JOBS) $(if $(SAME_USER),--same-user) \
+	  $(if $(UNSANDBOXED),--unsandboxed) $(if $(MEMORY),--memory $(MEMORY))
+
+# A folder of LMS downloads (flat names, "(1)" copies, zip files) into the submissions layout.
+ifneq ($(filter import,$(MAKECMDGOALS)),)
+ifeq ($(DOWNLOADS),)
+$(error make import needs DOWNLOADS=dir, the folder of the LMS's downloads)
+endif
+endif
+
+import: $(VENV)/.installed
+	$(PY) -m course.lms_import "$(DOWNLOADS)" --out "$(or $(SUBMISSIONS),submissions)"
+
+# The grader's time per notebook against nbgrader's own autograde of the same submissions (no isolation).
+grade-speed: $(VENV)/.installed
+	$(PY) benchmarks/grade_speed.py
 
 # A class's JupyterHub on 127.0.0.1, as root (README, "A class on JupyterHub"): after `python -m hub.roster add
 # ROSTER.csv --lecturer ID`, it serves the class in CLASS (default /srv/minicam) on HUB_PORT or the next free port,

@@ -46,7 +46,7 @@ import editions  # noqa: E402
 NOTEBOOKS = ROOT / "notebooks"
 NODE_MODULES = BOOK / "node_modules"
 BUILD = ROOT / "build"
-BOOK_PAGES = ["index.md"]
+BOOK_PAGES = ["index.md", "course_plan.md"]
 TITLE = "minicam: explaining CNN decisions"     # book/conf.py's html_title
 TITLES = {"course": TITLE, "self-study": f"{TITLE} (self-study edition, with solutions)"}
 # MyST-NB's copies of the notebooks, beside build/book/ before the editions: they held every solution.

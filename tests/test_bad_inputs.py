@@ -316,6 +316,33 @@ BAD_INPUTS["minicam.suite.explorer_figure"] = [
     Bad("bar_labels", lambda: call(1.0, 0.0), ValueError, "high"),
 ]
 
+def _claim_kw():
+    return dict(question="q?", metric="m", a="A", b="B", model="m", layer="l", sample="held-100", taught_in="zz")
+
+
+BAD_INPUTS["minicam.suite.claims"] = [
+    Bad("paired_claim", lambda: call("bad id", **_claim_kw()), ValueError, "id"),
+    Bad("sanity_claim", lambda: call(7, **_claim_kw()), ValueError, "id"),
+    Bad("register_sample", lambda: call("", "description"), ValueError, "name"),
+    Bad("sample", lambda: call("no-such-sample"), KeyError, "name"),
+    Bad("compute", lambda: call("zz.no-such-claim"), KeyError, "id"),
+    Bad("values", lambda: call("zz.no-such-claim"), KeyError, "id"),
+    Bad("cite", lambda: call(None), KeyError, "id"),
+    Bad("main", lambda: call(["--only", "zz.nothing"]), SystemExit, "--only"),
+]
+
+BAD_INPUTS["minicam.suite.study"] = [
+    Bad("estimate", lambda: call(42), ValueError, "nb"),
+    Bad("stated", lambda: call("no-such-notebook.txt"), ValueError, "nb"),
+    Bad("line", lambda: call(0), ValueError, "minutes"),
+    Bad("main", lambda: call(["no-such-notebook.txt"]), SystemExit, "notebooks"),
+]
+
+BAD_INPUTS["minicam.suite.lecture"] = [
+    Bad("lecture_hall", lambda: call(["resnet50"]), ValueError, "names"),
+    Bad("lecture_hall", lambda: call(["shapes_vgg"], n_images=0), ValueError, "n_images"),
+]
+
 BAD_INPUTS["minicam.viz"] = [
     Bad("show_shapes", lambda: call(torch.rand(2, 3, 32, 32)), TypeError, "batch"),
     Bad("show_shapes", lambda: call(shapes_batch(), index=[0, 9]), IndexError, "index"),

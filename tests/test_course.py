@@ -124,3 +124,83 @@ def test_a_notebook_without_nbgrader_exercises_has_no_problems():
     nb = copy.deepcopy(small_notebook())
     nb.cells = nb.cells[:2]
     assert problems(nb) == [] and exercises(nb) == []
+
+
+# --- course.lms_import: LMS downloads into SUBMISSIONS/<student>/<NN_topic>.ipynb ---------------------------
+
+def lms_downloads(tmp_path):
+    """Teaching notebooks 00_introduction and 03_gradcam (stand-ins) and a folder of downloads."""
+    import json
+    import os
+    import zipfile
+    notebooks, downloads = tmp_path / "notebooks", tmp_path / "downloads"
+    notebooks.mkdir()
+    downloads.mkdir()
+    for stem in ("00_introduction", "03_gradcam"):
+        (notebooks / f"{stem}.ipynb").write_text("{}")
+
+    def nb(tag):
+        return json.dumps({"cells": [], "metadata": {"tag": tag}, "nbformat": 4, "nbformat_minor": 5})
+
+    (downloads / "alice_00_introduction.ipynb").write_text(nb("alice 00"))
+    (downloads / "alice_03_gradcam.ipynb").write_text(nb("alice 03 old"))
+    os.utime(downloads / "alice_03_gradcam.ipynb", (1_700_000_000, 1_700_000_000))
+    (downloads / "alice_03_gradcam (1).ipynb").write_text(nb("alice 03 new"))
+    (downloads / "Alice Smith_1234_assignsubmission_file_03_gradcam.ipynb").write_text(nb("moodle"))
+    with zipfile.ZipFile(downloads / "bob.zip", "w") as archive:
+        archive.writestr("00_introduction.ipynb", nb("bob 00"))
+    with zipfile.ZipFile(downloads / "class.zip", "w") as archive:
+        archive.writestr("carol_03_gradcam.ipynb", nb("carol 03"))
+        archive.writestr("dave/00_introduction.ipynb", nb("dave 00"))
+        archive.writestr("inner.zip", b"PK")
+    (downloads / "readme.txt").write_text("hello")
+    (downloads / "zed_99_unknown.ipynb").write_text(nb("zed"))
+    (downloads / "feedback_00_introduction.ipynb").write_text(nb("reserved"))
+    (downloads / "eve_00_introduction.ipynb").write_text("not json")
+    return notebooks, downloads
+
+
+def tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_lms_import_places_flat_names_copies_and_zips_and_reports_the_rest(tmp_path, capsys):
+    import json
+    import stat as stat_module
+    from course.lms_import import main
+    notebooks, downloads = lms_downloads(tmp_path)
+    before = tree(downloads)
+    out = tmp_path / "submissions"
+    assert main([str(downloads), "--out", str(out), "--notebooks", str(notebooks)]) == 1
+    err = capsys.readouterr().err
+    placed = {path: json.loads(data)["metadata"]["tag"] for path, data in tree(out).items()}
+    assert placed == {"alice/00_introduction.ipynb": "alice 00", "alice/03_gradcam.ipynb": "alice 03 new",
+                      "Alice Smith/03_gradcam.ipynb": "moodle", "bob/00_introduction.ipynb": "bob 00",
+                      "carol/03_gradcam.ipynb": "carol 03", "dave/00_introduction.ipynb": "dave 00"}
+    assert "alice/03_gradcam: 2 copies; kept the newest, alice_03_gradcam (1).ipynb" in err
+    for origin, reason in (("readme.txt", "not a notebook"), ("zed_99_unknown.ipynb", "no assignment"),
+                           ("feedback_00_introduction.ipynb", "cannot be a student folder"),
+                           ("eve_00_introduction.ipynb", "not JSON"), ("class.zip:inner.zip", "zip inside a zip")):
+        assert re.search(rf"^  {re.escape(origin)}: .*{reason}", err, re.M), (origin, err)
+    assert tree(downloads) == before                                   # the downloads are untouched
+    modes = {stat_module.S_IMODE(p.stat().st_mode) for p in out.rglob("*")}
+    assert modes == {0o700, 0o600}
+    first = tree(out)
+    assert main([str(downloads), "--out", str(out), "--notebooks", str(notebooks)]) == 1   # again: the same
+    assert tree(out) == first and "exists with other" not in capsys.readouterr().err
+
+
+def test_lms_import_never_replaces_a_different_submission_without_force(tmp_path, capsys):
+    from course.lms_import import main
+    notebooks, downloads = lms_downloads(tmp_path)
+    out = tmp_path / "submissions"
+    (out / "bob").mkdir(parents=True)
+    (out / "bob" / "00_introduction.ipynb").write_text("graded already")
+    main([str(downloads), "--out", str(out), "--notebooks", str(notebooks)])
+    assert "exists with other content (--force replaces it)" in capsys.readouterr().err
+    assert (out / "bob" / "00_introduction.ipynb").read_text() == "graded already"
+    main([str(downloads), "--out", str(out), "--notebooks", str(notebooks), "--force"])
+    assert "bob 00" in (out / "bob" / "00_introduction.ipynb").read_text()
+    with pytest.raises(SystemExit) as stop:
+        main([str(downloads), "--out", str(downloads / "sub"), "--notebooks", str(notebooks)])
+    assert stop.value.code == 2 and "inside DOWNLOADS" in capsys.readouterr().err

@@ -17,13 +17,22 @@
 4. The notebook limit on a tiny notebook: a submission whose cells take too long in all, one whose cell
    ignores the interrupt, and a file that is not a notebook.
 5. `RestoreCells` on tampered cells, without a kernel; usage errors of `python -m course.grade`, each one
-   message and exit status 2, a checkout that the sandboxes' users cannot enter among them.
+   message and exit status 2 (options out of range, a student folder named like an output, and, with
+   --unsandboxed, a checkout that the sandboxes' users cannot enter); in the sandbox such a checkout grades.
+6. No lost grade: a grader killed by SIGKILL mid-class, rerun, gives the CSVs of an uninterrupted run and
+   grades only what was missing (then only a changed submission); SIGTERM leaves no kernel, no temporary
+   folder and no old grades.csv. (The attacks on the sandbox: tests/test_grading_attacks.py.)
 """
 import ast
 import os
 import re
+import shutil
+import signal
 import stat
+import subprocess
 import sys
+import tempfile
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -35,18 +44,19 @@ pytest.importorskip("nbgrader", reason="the course edition needs nbgrader (pip i
 from course.exercises import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, exercises, mark  # noqa: E402
 from course.grade import grade, main  # noqa: E402
 from course.nbgrader_tools import RestoreCells  # noqa: E402
-from course.sandbox import as_root, free_uids, python_problem  # noqa: E402
+from course.sandbox import as_root, bwrap_problem, free_uids  # noqa: E402
 from course.student import build  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "00_introduction.ipynb"   # four exercises, one of the cheapest notebooks
 CELL_LIMIT = 12          # seconds: twice the slowest cell of NOTEBOOK (its imports) with both graders running; the sleeping cell costs it
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-# As root, each submission runs as a user of its own, which needs the checkout and its .venv readable by
-# other users. Inside a folder they cannot enter (mktemp -d, a 0700 home) the pipeline is graded as root
-# (--same-user) and the per-user checks skip, saying why.
-UNREACHABLE = python_problem(free_uids(62400, 1)[0]) if as_root() else None
-SWITCH = as_root() and UNREACHABLE is None
+# As root, each submission runs as a user of its own in bubblewrap, which opens a checkout inside a folder
+# other users cannot enter (mktemp -d, a 0700 home) for the kernel: the per-user checks run there too.
+# Without bubblewrap (tools/setup_sandbox.sh) everything here skips, saying why.
+NO_SANDBOX = bwrap_problem(free_uids(62400, 1)[0] if as_root() else None)
+pytestmark = pytest.mark.skipif(NO_SANDBOX is not None, reason=f"no sandbox here: {NO_SANDBOX}")
+SWITCH = as_root()
 
 
 @pytest.fixture(scope="module")
@@ -359,14 +369,11 @@ def test_restore_cells_puts_the_hand_out_graded_cells_back(tmp_path, teaching, s
 def test_as_root_each_submission_runs_as_a_user_of_its_own(graded):
     if not as_root():
         pytest.skip("not root: the kernels run as this user (README, Course edition)")
-    if UNREACHABLE:
-        pytest.skip(f"the checkout is in a folder other users cannot enter, so the per-user sandbox was not "
-                    f"exercised (graded with --same-user): {UNREACHABLE[:200]}")
     out, _, _ = graded
     run = graded_notebook(out, "half")
     answer = next(c for c in run.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex1_answer")
     report = ast.literal_eval(answer.outputs[0].text)             # what the intruder saw from inside
-    assert report["uid"] >= 62500 and report["../course/gradebook.db"] == "PermissionError"
+    assert report["uid"] >= 62500 and report["../course/gradebook.db"] in ("PermissionError", "FileNotFoundError")
     assert processes_of(range(62500, 62600)) == []                 # its `sleep 300` is gone
 
 
@@ -391,30 +398,156 @@ def usage_error(capsys, argv) -> str:
     ({"SUBMISSIONS": "nowhere"}, "is not a folder"), ({"SUBMISSIONS": "empty"}, "holds no notebook to grade"),
     ({"--out": "submissions/g"}, "is inside SUBMISSIONS"), ({"--out": "file"}, "is a file"),
     ({"--notebooks": "empty"}, "holds no notebook with exercises"), ({"--jobs": 0}, "--jobs must be 1 or more"),
-    ({"--cell-timeout": 0.5}, "whole number of seconds")])
+    ({"--jobs": -3}, "--jobs must be 1 or more"), ({"--cell-timeout": 0.5}, "whole number of seconds"),
+    ({"--cell-timeout": 0}, "whole number of seconds"), ({"--notebook-timeout": -5}, "above 0"),
+    ({"--notebook-timeout": 0}, "above 0"), ({"--notebook-timeout": "nan"}, "above 0"),
+    ({"--notebook-timeout": 2, "--cell-timeout": 5}, "at least --cell-timeout"), ({"--memory": 10}, "--memory"),
+    ({"--uid-base": 0}, "--uid-base"), ({"SUBMISSIONS": "grades.csv"}, "may not be named 'Grades.csv'"),
+    ({"SUBMISSIONS": "feedback"}, "may not be named 'feedback'"), ({"SUBMISSIONS": "records"}, "may not be named")])
 def test_a_usage_error_is_one_message_and_exit_status_2(tmp_path, one_submission, capsys, change, expected):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_text("")
+    for name in ("grades.csv", "feedback", "records"):   # a class with a student folder named like an output
+        tiny_submission(tmp_path / name, notebooks_of(one_submission) / "tiny.ipynb", "quick", "answer = 6")
+        (tmp_path / name / "quick").rename(tmp_path / name / ("Grades.csv" if name == "grades.csv" else name))
     args = {"SUBMISSIONS": "submissions", "--notebooks": "notebooks", "--out": "grades", **change}
-    paths = {name: tmp_path / value if isinstance(value, str) else value for name, value in args.items()}
+    paths = {name: tmp_path / value if isinstance(value, str) and value != "nan" else value
+             for name, value in args.items()}
     argv = [paths.pop("SUBMISSIONS"), *(part for option in paths.items() for part in option)]
     assert expected in usage_error(capsys, argv)
     assert not (tmp_path / "grades").exists() and not (tmp_path / "submissions" / "g").exists()   # nothing written
 
 
-def test_as_root_a_checkout_other_users_cannot_enter_is_one_message(tmp_path, one_submission, capsys, monkeypatch):
+def notebooks_of(one_submission) -> Path:
+    return one_submission[0]
+
+
+def test_every_problem_with_the_options_is_named_in_one_message(tmp_path, one_submission, capsys):
+    notebooks, folder = one_submission
+    message = usage_error(capsys, [folder, "--notebooks", notebooks, "--out", tmp_path / "grades", "--jobs", 0,
+                                   "--cell-timeout", 0, "--notebook-timeout", -5])
+    assert "--jobs" in message and "--cell-timeout" in message and "--notebook-timeout" in message
+    assert not (tmp_path / "grades").exists()
+
+
+def test_as_root_unsandboxed_a_checkout_other_users_cannot_enter_is_one_message(tmp_path, one_submission, capsys,
+                                                                                 monkeypatch):
     """The interpreter behind a folder of mode 0700 (a checkout in a mktemp -d folder or a private home):
-    as root without --same-user, the grader stops before grading, saying what to do."""
+    as root with --unsandboxed (no bubblewrap to open that folder), the grader stops before grading."""
     if not as_root():
         pytest.skip("not root: the kernels run as this user, who can read the checkout")
     notebooks, folder = one_submission
+    monkeypatch.setattr(sys, "executable", str(private_python(tmp_path)))
+    message = usage_error(capsys, [folder, "--notebooks", notebooks, "--out", tmp_path / "grades",
+                                   "--uid-base", 63200, "--unsandboxed"])
+    assert "cannot start a kernel" in message and "SAME_USER=1" in message and "/srv" in message
+    assert not (tmp_path / "grades").exists()
+
+
+def private_python(tmp_path: Path) -> Path:
     private = tmp_path / "private"
     (private / "bin").mkdir(parents=True)
     private.chmod(0o700)
     (private / "bin" / "python").symlink_to(sys.executable)
-    monkeypatch.setattr(sys, "executable", str(private / "bin" / "python"))
-    message = usage_error(capsys, [folder, "--notebooks", notebooks, "--out", tmp_path / "grades",
-                                   "--uid-base", 63200])
-    assert "cannot start a kernel" in message and "SAME_USER=1" in message and "/srv" in message
-    assert not (tmp_path / "grades").exists()
-    assert os.stat(private).st_mode & 0o777 == 0o700
+    venv = Path(sys.executable).parent.parent      # private/ as a venv of its own: its packages are the checkout's
+    if (venv / "pyvenv.cfg").is_file():
+        shutil.copy(venv / "pyvenv.cfg", private / "pyvenv.cfg")
+        (private / "lib").symlink_to(venv / "lib")
+        for tool in ("alembic",):                   # nbgrader runs it from beside the interpreter
+            (private / "bin" / tool).symlink_to(venv / "bin" / tool)
+    return private / "bin" / "python"
+
+
+def test_as_root_the_sandbox_grades_from_a_checkout_other_users_cannot_enter(tmp_path, one_submission, monkeypatch):
+    """The same 0700 folder in the sandbox: the launcher mounts it open for the kernel alone, which grades."""
+    if not as_root():
+        pytest.skip("not root: the kernels run as this user, who can read the checkout")
+    notebooks, folder = one_submission
+    monkeypatch.setattr(sys, "executable", str(private_python(tmp_path)))
+    rows = grade(folder, tmp_path / "grades", notebooks, cell_timeout=10, notebook_timeout=60, uid_base=63300)
+    assert [(r[0], r[3]) for r in rows] == [("quick", 1.0)]
+    assert os.stat(tmp_path / "private").st_mode & 0o777 == 0o700
+
+
+RESUME_CLASS = {"ann": "answer = 6", "bob": "answer = 5", "cat": "answer = 6"}
+
+
+def grading_command(folder: Path, notebooks: Path, out: Path, uid_base: int) -> list[str]:
+    return [sys.executable, "-m", "course.grade", str(folder), "--notebooks", str(notebooks), "--out", str(out),
+            "--cell-timeout", "10", "--notebook-timeout", "60", "--jobs", "1", "--uid-base", str(uid_base)]
+
+
+def leftovers(uids: range, before: set, pid: int) -> tuple:
+    """The live processes of `uids` and the temporary folders the grader `pid` left (not another test's)."""
+    time.sleep(0.5)
+    runs = []
+    for run in set(Path(tempfile.gettempdir()).glob("minicam-grade-*")) - before:
+        try:
+            if (run / "grader.pid").read_text().strip() == str(pid):
+                runs.append(run)
+        except OSError:
+            continue
+    return (processes_of(uids) if as_root() else []), sorted(runs)
+
+
+def test_a_grader_killed_mid_class_resumes_and_its_csv_equals_an_uninterrupted_run(tmp_path, capsys):
+    """SIGKILL after the first record: nothing of it runs on (its temporary folder is removed by the next
+    run); the rerun grades only the rest, and its
+    grades.csv and totals.csv are byte for byte an uninterrupted run's. A submission changed since is
+    graded again, the others not."""
+    source, folder = tiny(tmp_path / "notebooks"), tmp_path / "submissions"
+    for name, answer in RESUME_CLASS.items():
+        tiny_submission(folder, source, name, answer)
+    runs_before = set(Path(tempfile.gettempdir()).glob("minicam-grade-*"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    killed = subprocess.Popen(grading_command(folder, source.parent, tmp_path / "out", 63400), cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reference = grade(folder, tmp_path / "reference", source.parent, cell_timeout=10, notebook_timeout=60, jobs=2,
+                      uid_base=63500)    # meanwhile, the uninterrupted run
+    records = tmp_path / "out" / "records"
+    deadline = time.monotonic() + 120
+    while killed.poll() is None and len(list(records.glob("*/*.json"))) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    killed.kill()
+    killed.wait()
+    graded_before = {path.parent.name for path in records.glob("*/*.json")}
+    assert 1 <= len(graded_before) < len(RESUME_CLASS), "kill it mid-class: raise the class size if this fails"
+    assert not (tmp_path / "out" / "grades.csv").exists()
+    processes, runs = leftovers(range(63400, 63420), runs_before, killed.pid)
+    assert processes == [] and len(runs) == 1      # its kernels ended with it; its folder waits for the next run
+    rerun = subprocess.run(grading_command(folder, source.parent, tmp_path / "out", 63400), cwd=ROOT, env=env,
+                           capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert leftovers(range(63400, 63420), runs_before, killed.pid) == ([], [])   # which removes it
+    assert f"{len(graded_before)} of {len(RESUME_CLASS)} submissions graded before" in rerun.stderr
+    for name in ("grades.csv", "totals.csv"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
+    assert [(r[0], r[3]) for r in reference] == [("ann", 1.0), ("bob", 0.0), ("cat", 1.0)]
+    tiny_submission(folder, source, "bob2", "answer = 6")        # bob hands in a corrected notebook
+    shutil.copy(folder / "bob2" / "tiny.ipynb", folder / "bob" / "tiny.ipynb")
+    shutil.rmtree(folder / "bob2")
+    grade(folder, tmp_path / "out", source.parent, cell_timeout=10, notebook_timeout=60, jobs=1, uid_base=63400)
+    assert f"{len(RESUME_CLASS) - 1} of {len(RESUME_CLASS)} submissions graded before" in capsys.readouterr().err
+    assert "bob,tiny,ex1,1,1" in (tmp_path / "out" / "grades.csv").read_text().splitlines()
+
+
+def test_sigterm_stops_grading_and_leaves_no_kernel_no_folder_no_old_csv(tmp_path):
+    source, folder = tiny(tmp_path / "notebooks"), tmp_path / "submissions"
+    tiny_submission(folder, source, "slow", "import time\ntime.sleep(60)\nanswer = 6")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "grades.csv").write_text("student,notebook,grade_id,points,max_points\nslow,tiny,ex1,1,1\n")  # an old run's
+    runs_before = set(Path(tempfile.gettempdir()).glob("minicam-grade-*"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen(grading_command(folder, source.parent, out, 63600), cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    log = out / "logs" / "slow" / "tiny.log"
+    while not (log.exists() and "Autograding" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)                # until nbgrader runs it
+    time.sleep(2)                      # and its kernel
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 128 + signal.SIGTERM and "run the same command again" in err, err
+    assert not (out / "grades.csv").exists()
+    assert leftovers(range(63600, 63610), runs_before, run.pid) == ([], [])

@@ -35,8 +35,8 @@ WRONG_ANSWERS = {
                 "answer = Fraction(-1, 4) + Fraction(1, 4)   # b_0 added"],
         "ex2": ["answer = torch.ones(3, 3)              # every class sums all channels",
                 "answer = torch.eye(3) / 3              # the mean taken twice"],
-        "ex3": ["answer = (0.247, 0.271, True)          # the verdict the wrong way round",
-                "answer = (0.271, 0.247, True)          # the thresholds swapped",
+        "ex3": ["answer = (0.255, 0.28, True)           # the verdict the wrong way round",
+                "answer = (0.28, 0.255, True)           # the thresholds swapped",
                 "vgg_maps = maps_at_image['CAM, shapes VGG (relu6)']\n"
                 "answer = (round(box_ious(vgg_maps, 0.15).mean().item(), 3), "
                 "round(box_ious(vgg_maps, 0.2).mean().item(), 3), False)   # the VGG's"],
@@ -51,8 +51,9 @@ WRONG_ANSWERS = {
                 "        answer[i:i + 2, j:j + 2] = W2[1].view(2, 2)[i, j] * W1   # overlaps overwritten, not added"],
         "ex3": ["answer = 16                            # h alone",
                 "answer = 64                            # the ResNet's Z"],
-        "ex4": ["answer = 'relu6'                       # the last layer, as document 003 argues",
-                "answer = 'relu5'"],
+        "ex4": ["answer = round(100 * hits_at['relu5', 0].float().mean().item(), 1)   # all classes, not the crosses",
+                "answer = round(100 * hits_at['relu5', 4][cls_idx == CLASSES.index('cross')].float().mean().item(), 1)"
+                "   # within 4 px"],
     },
     "03b_finding_bias": {
         "ex1": ["answer = 0.91                          # the patch left where it was (section 3)",
@@ -83,8 +84,6 @@ WRONG_ANSWERS = {
                 "answer = Fraction(1, 22)               # alpha, not w"],
         "ex2": ["answer = Fraction(6, 7)                # eq. 19 without the renormalisation",
                 "answer = 12                            # the sum of the gradient"],
-        "ex3": ["answer = 'relu4'",
-                "answer = 'relu2'"],
     },
     "06_lrp": {
         "ex1": ["answer = Fraction(4)                   # the gradient alone, not gradient x input",
@@ -101,8 +100,10 @@ WRONG_ANSWERS = {
                 "l_map = minicam.normalize(relevance_cam(model, x0, c_first, 'relu4', start='logit'))\n"
                 "s_map = minicam.normalize(relevance_cam(model, x0, c_first, 'relu4', start='survey'))\n"
                 "answer = (round((l_map - s_map).abs().max().item(), 2), False)   # the logit start"],
-        "ex3": ["answer = 'relu6'                       # the last layer",
-                "answer = 'relu1'                       # where it beats Grad-CAM most"],
+        "ex3": ["answer = (int((hit[RCAM]['relu1'] > 0).sum()), int((hit['Grad-CAM']['relu1'] > 0).sum()))"
+                "   # all hits, not the disagreements",
+                "answer = (int(((hit[RCAM]['relu1'] > 0) & ~(hit['Grad-CAM']['relu1'] > 0)).sum()),) * 2"
+                "   # one way only"],
     },
     "08_evaluation": {
         "ex1": ["answer = (Fraction(100, 3), Fraction(100, 3))   # the gain kept as a negative drop",
@@ -112,9 +113,14 @@ WRONG_ANSWERS = {
                 "answer = Fraction(9, 9)                # the box's share that is on"],
         "ex3": ["answer = 30                            # ties counted half",
                 "answer = 40                            # ties counted as wins"],
-        "ex4": ["answer = (0.046, 0.013, False)         # the verdict the wrong way round",
-                "answer = (round(on['Grad-CAM++'].mean().item(), 3), round(on['CAM'].mean().item(), 3), False)"
-                "   # the on-target shares"],
+    },
+    "08a_evaluation_on_shapes": {
+        "ex1": ["k = data.labels[img][multi].sum(1)\n"
+                "answer = (round(off['Grad-CAM'][k == 2].mean().item(), 3), round(off['Grad-CAM'][k >= 3].mean().item(), 3),"
+                " True)   # Grad-CAM's shares",
+                "answer = (0.031, 0.061, False)          # the verdict the wrong way round"],
+        "ex2": ["answer = metrics.win_percent(drops['CAM'], drops['Grad-CAM++'])   # CAM's Win % over Grad-CAM++",
+                "answer = rows['Grad-CAM++']['Win %']    # against Grad-CAM, as in the table"],
     },
     "08b_sanity_checks": {
         "ex1": ["answer = rho_hand                       # A against B (section 3), not against A ** 2",
@@ -131,8 +137,8 @@ WRONG_ANSWERS = {
                 "answer = (round(sim_conv1.spearman_abs.nanmean().item(), 2), 'passes')   # the signed rho's mean, not |rho|'s"],
     },
     "09_explorer": {
-        "ex1": ["answer = 'relu6'                       # the last layer",
-                "answer = 'relu5'"],
+        "ex1": ["answer = ('relu4', 0.081)              # the most class-focused layer, not the least spread",
+                "answer = ('relu6', round(layer_share['relu6'], 3))   # the share on the class's own pixels"],
         "ex2": ["with torch.no_grad():\n"
                 "    answer = round(biased(flipped.images[k_cue:k_cue + 1])[0, circle].item(), 3)   # the logit",
                 "with torch.no_grad():\n"
@@ -157,7 +163,16 @@ WRONG_ANSWERS = {
                 "answer = 9                             # one per image and class"],
         "ex2": ["answer = (16, 58)                      # the pixel of the resized photo, not of the photo",
                 "answer = (int(16 * 480 / 256), int(58 * 640 / 341))   # the pixel's corner, not its centre"],
-        "ex3": ["answer = ('notes.txt', 0)              # 0 would mean every file was an image",
-                "answer = ('phone.jpg', 1)              # the file that was turned upright"],
+        "ex3": ["answer = (6, 1)                         # the cut file counted as an image",
+                "answer = (4, 0)                         # 0 would mean every file was an image"],
+    },
+    "A2_torchcam_gradcampp": {
+        "ex1": ["answer = Fraction(8, 15)               # eq. 19: the cube outside the sum",
+                "answer = Fraction(10)                  # torchcam's alpha = g^2",
+                "answer = Fraction(90, 247)             # the alphas summed over g > 0, not times g"],
+    },
+    "A1_pointing_per_class": {
+        "ex1": ["answer = int((~strict)[pairs_cls == cross].sum())   # every miss, not only those within 4 px",
+                "answer = int((near & ~strict).sum())                # every class, not only the crosses"],
     },
 }

@@ -45,6 +45,18 @@ def _source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
+def _notebook(nb) -> dict:
+    """nb as a notebook dict: a dict with a list of cells, or the path of an .ipynb file."""
+    if isinstance(nb, (str, Path)):
+        path = Path(nb)
+        if path.suffix != ".ipynb" or not path.is_file():
+            raise ValueError(f"nb must be a notebook: a dict with 'cells' or the path of an .ipynb file, got {str(nb)!r}")
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError(f"nb must be a notebook: a dict with 'cells' or the path of an .ipynb file, got {type(nb).__name__}")
+    return nb
+
+
 def counts(nb: dict) -> dict:
     """The measured length: prose words, code cells outside the exercises, exercise points."""
     cells = _cells(nb)
@@ -56,9 +68,7 @@ def counts(nb: dict) -> dict:
 
 def estimate(nb: dict | str | Path) -> int:
     """Study time in minutes, rounded to five (see the module's docstring for the rule)."""
-    if not isinstance(nb, dict):
-        nb = json.loads(Path(nb).read_text(encoding="utf-8"))
-    n = counts(nb)
+    n = counts(_notebook(nb))
     minutes = n["words"] / WORDS_PER_MINUTE + n["code cells"] * MINUTES_PER_CODE_CELL + n["points"] * MINUTES_PER_POINT
     return max(5, 5 * round(minutes / 5))
 
@@ -69,6 +79,9 @@ def _format(minutes: int) -> str:
 
 
 def line(minutes: int) -> str:
+    """The title cell's line for a study time of `minutes` (a positive int)."""
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 1:
+        raise ValueError(f"minutes must be a positive int, got {minutes!r}")
     return (f"*Study time: about {_format(minutes)}* (estimated from this notebook's length by "
             f"`minicam.suite.study`: prose at {WORDS_PER_MINUTE} words a minute, {MINUTES_PER_CODE_CELL} minute a "
             f"code cell, {MINUTES_PER_POINT} minutes an exercise point).")
@@ -76,6 +89,7 @@ def line(minutes: int) -> str:
 
 def stated(nb: dict) -> int | None:
     """The study time the title cell states, in minutes (None when it states none)."""
+    nb = _notebook(nb)
     match = STATED.search(_source(nb["cells"][0])) if nb["cells"] else None
     if not match or not (match["h"] or match["m"]):
         return None
@@ -106,7 +120,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.notebooks if not p.is_file() or p.suffix != ".ipynb"]
     if missing:
-        parser.error(f"not a notebook file (.ipynb): {', '.join(missing)}")
+        parser.error(f"notebooks must be .ipynb files: {', '.join(missing)} is not one")
     wrong = 0
     for path in args.notebooks:
         nb = json.loads(path.read_text(encoding="utf-8"))

@@ -37,7 +37,7 @@ from typing import Callable, NamedTuple
 import torch
 
 __all__ = ["Claim", "Result", "CLAIMS", "SAMPLES", "paired_claim", "sanity_claim", "sample", "compute", "values",
-           "cite", "results", "register_sample", "RESULTS", "LINE", "main"]
+           "cite", "register_sample", "RESULTS", "LINE", "main"]
 
 RESULTS = Path(__file__).with_name("results.json")
 PAIRED_WORDS = ("ahead", "behind", "tie")
@@ -118,6 +118,9 @@ def _load() -> None:
 
 def register_sample(name: str, description: str):
     """Decorator: ``fn()`` builds the named sample (images, labels, masks, pairs); built once a process."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise ValueError(f"a sample's name must be a non-empty str of letters, digits, '.', '_' and '-', got {name!r}")
+
     def wrap(fn):
         if name in SAMPLES and SAMPLES[name].fn is not fn:
             raise ValueError(f"sample {name!r} is registered twice")
@@ -130,7 +133,7 @@ def sample(name: str):
     """The named sample, built once a process (every claim on one question uses the same one)."""
     _load()
     if name not in SAMPLES:
-        raise KeyError(f"no sample {name!r}; the samples are {sorted(SAMPLES)}")
+        raise KeyError(f"no sample {name!r} (name): give one of {sorted(SAMPLES)}")
     if name not in _sample_cache:
         _sample_cache[name] = SAMPLES[name].fn()
     return _sample_cache[name]
@@ -138,10 +141,12 @@ def sample(name: str):
 
 def _register(kind: str, id: str, *, question: str, metric: str, a: str, b: str, model: str, layer: str,
               sample: str, taught_in: str, better: str = "higher"):
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", id):
-        raise ValueError(f"claim id {id!r}: letters, digits, '.', '_' and '-' only")
+    if not isinstance(id, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", id):
+        raise ValueError(f"a claim's id must be a non-empty str of letters, digits, '.', '_' and '-', got {id!r}")
     if better not in ("higher", "lower"):
         raise ValueError(f"claim {id}: better must be 'higher' or 'lower', not {better!r}")
+    if not all(isinstance(v, str) and v for v in (question, metric, a, b, sample, taught_in)):
+        raise ValueError(f"claim {id}: question, metric, a, b, sample and taught_in must be non-empty strings")
 
     def wrap(fn):
         if id in CLAIMS and CLAIMS[id].fn is not fn:
@@ -164,9 +169,11 @@ def sanity_claim(id: str, **kw):
 
 def _claim(id: str) -> Claim:
     _load()
-    if id not in CLAIMS:
-        near = [c for c in CLAIMS if c.split(".")[0] == id.split(".")[0]]
-        raise KeyError(f"no claim {id!r}; {'claims of that notebook: ' + ', '.join(near) if near else 'ids: ' + ', '.join(sorted(CLAIMS))}")
+    if not isinstance(id, str) or id not in CLAIMS:
+        near = [c for c in CLAIMS if isinstance(id, str) and c.split(".")[0] == id.split(".")[0]]
+        raise KeyError(f"no claim {id!r} (id): give a registered id, "
+                       + (f"e.g. one of that notebook's: {', '.join(near[:12])}" if near else
+                          "listed by python -m minicam.suite.claims --list"))
     return CLAIMS[id]
 
 
@@ -246,7 +253,8 @@ def main(argv=None) -> int:
     _load()
     ids = [c for c in CLAIMS if not args.only or any(c.startswith(p) for p in args.only)]
     if args.only and not ids:
-        parser.error(f"no claim id starts with {' or '.join(args.only)}; ids: {', '.join(sorted(CLAIMS))}")
+        parser.error(f"--only {' '.join(args.only)}: no claim id starts with it; give a prefix of a registered id "
+                     "(python -m minicam.suite.claims --list lists them)")
     if args.list:
         for c in ids:
             claim = CLAIMS[c]
