@@ -16,7 +16,9 @@ code cell, and `## Exercises` at the end. The deck follows it. The first rule th
 2. Set-up skipped: the notebook's first code cell (imports, seeds, helpers) is "skip", and so is the
    cell just before it when that is a plain sentence ("We import what we need ...") or a `##` heading
    whose section holds nothing else ("## 0. Set-up").
-3. A `# ` or `## ` heading (the title, a numbered section) starts a slide: "slide".
+3. A `# ` or `## ` heading (the title, a numbered section) starts a slide: "slide". The summary in Korean,
+   Japanese and Chinese just after the title (a cell of `<div lang=...>` blocks) is a sub-slide below it, so
+   that the title slide shows the title alone and → goes on to section 1.
 4. A `### ` (or deeper) heading starts a sub-slide, below its section: "subslide".
 5. One idea a slide: a sentence directly followed by a code cell starts a sub-slide: "subslide".
 6. Derivations as fragments: every other code cell is a "fragment": after the sentence that announces
@@ -34,6 +36,7 @@ if __name__ == "__main__":
 import nbformat  # noqa: E402
 
 HEADING = re.compile(r"^(#{1,6}) ")
+LANG_SUMMARY = re.compile(r'^<div lang="(ko|ja|zh)">', re.M)
 EXERCISES = re.compile(r"^## (\d+\. )?Exercises( \(\d+ points?\))?\s*$")
 
 
@@ -76,6 +79,8 @@ def slide_types(cells):
             kind = "skip"
         elif level in (1, 2):
             kind = "slide"
+        elif i == 1 and heading_level(cells[0]) == 1 and LANG_SUMMARY.search(cell.source or ""):
+            kind = "subslide"
         elif level > 2:
             kind = "subslide"
         elif is_sentence(cell) and following is not None and following.cell_type == "code":

@@ -284,6 +284,10 @@ def test_slides_offline_in_a_browser(browser):
         title = page.locator("section.present h1").first.inner_text()
         assert title.lower().startswith(DECK[:2]), f"{DECK}: the first slide shows {title!r}, not the title"
         screenshot(page, "slides-first.png")
+        # → steps in reading order: the summary in Korean, Japanese and Chinese below the title, then section 1
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => Reveal.getIndices().v === 1")
+        assert page.locator("section.present [lang=ko]").count(), f"{DECK}: the slide below the title is not the summary"
         page.keyboard.press("ArrowRight")
         page.wait_for_function("() => Reveal.getIndices().h === 1")
         page.wait_for_timeout(900)      # the slide transition, for the screenshot
