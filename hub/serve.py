@@ -72,6 +72,14 @@ def users_python(class_dir: ClassDir) -> Path:
     (e.g. /usr/bin/python3.11), with no package of its own and one .pth file that adds this environment's
     site-packages (read-only for the users, as they are) through site.addsitedir, so its .pth files (the editable
     minicam) apply too. Compiled packages carry over: same major.minor version, same ABI."""
+    packages = Path(sysconfig.get_paths()["purelib"])
+    checkout = Path(__file__).resolve().parents[1]
+    closed = [str(p) for p in (packages, checkout) if not reachable_by_others(p)]
+    if closed:
+        raise ClassError(f"the users' servers need this environment's packages and minicam, but {', '.join(closed)} "
+                         "lies in a folder other users cannot enter (e.g. made by mktemp -d, or a 0700 home): install "
+                         "the checkout where the class can read it (e.g. under /srv or /opt), or give the folders "
+                         "above it o+x")
     if reachable_by_others(Path(sys.executable)):
         return Path(sys.executable)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -81,7 +89,6 @@ def users_python(class_dir: ClassDir) -> Path:
                          f"they can run in /usr/bin: install python{version} (apt-get install python{version}-venv) "
                          "or make the venv from a Python outside root's home")
     env = class_dir.root / "env"
-    packages = Path(sysconfig.get_paths()["purelib"])
     mark = f"{system}\n{packages}\n"
     if not (env / ".minicam-env").is_file() or (env / ".minicam-env").read_text() != mark:
         shutil.rmtree(env, ignore_errors=True)

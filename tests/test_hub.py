@@ -21,6 +21,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import socket
 import subprocess
 import sys
@@ -100,6 +101,11 @@ def a_class():
     problem = bwrap_problem(free_uids(62600, 1)[0])
     if problem:
         pytest.skip(f"the round grades in the sandbox, and there is none here: {problem}")
+    # A class's users run this checkout's environment: where the checkout lies in a folder they cannot enter (CI's
+    # clone in a `mktemp -d` folder), give the folders above it o+x (enter, not list) for the test, then take it back.
+    opened = [p for p in ROOT.parents if not os.stat(p).st_mode & stat.S_IXOTH]
+    for p in opened:
+        os.chmod(p, os.stat(p).st_mode | stat.S_IXOTH)
     # Not pytest's tmp_path: that is 0700 (root's), and the users' servers must reach the exchange below it.
     tmp = Path(tempfile.mkdtemp(prefix="minicam-hub-test-", dir="/tmp"))
     os.chmod(tmp, 0o755)
@@ -123,6 +129,8 @@ def a_class():
         subprocess.run([sys.executable, "-m", "hub.roster", "remove", str(tmp / "roster.csv"), "--lecturer", lecturer,
                         "--class-dir", str(class_dir)], cwd=ROOT, capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+        for p in opened:
+            os.chmod(p, os.stat(p).st_mode & ~stat.S_IXOTH)
 
 
 def _exists(user):
