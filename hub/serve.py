@@ -13,6 +13,7 @@ hub/jupyterhub_config.py (the tests' settings). JupyterHub's log is <class>/hub/
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import secrets
 import signal
@@ -191,8 +192,8 @@ def main(argv=None) -> None:
                 print(f"The class's hub is at {url} (log: {class_dir.hub / 'jupyterhub.log'}; Ctrl-C stops it)",
                       flush=True)
                 announced = True
-            except OSError:
-                pass
+            except (OSError, http.client.HTTPException):
+                pass       # not up yet (a half-started server may also answer with a broken status line)
         time.sleep(0.2)
     if hub.poll() is None:
         hub.send_signal(signal.SIGTERM)

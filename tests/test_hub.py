@@ -163,6 +163,8 @@ def test_a_round_on_the_hub(a_class, tmp_path):
     run_id = None
     try:
         line = hub.stdout.readline()
+        if line.startswith("Traceback"):
+            line += hub.stdout.read()     # the whole traceback, for the failure message
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert match, f"hub.serve printed {line!r}; its log: {(class_dir / 'hub' / 'jupyterhub.log').read_text()[-3000:]}"
         assert int(match[1]) > taken.getsockname()[1]
