@@ -34,13 +34,36 @@ from minicam.models import load_pretrained
 from minicam.suite.widgets import explorer
 explorer(load_pretrained("shapes_vgg"), make_shapes(4, seed=1000).images, class_names=CLASSES)"""
 
-# JavaScript: a digest of the bytes the explorer's <img> shows (its src is a blob: URL).
-PICTURE_DIGEST = """async () => {
-  const img = document.querySelector('.jp-OutputArea img.widget-image');
+# JavaScript: a digest of the bytes the explorer's <img> shows (its src is a blob: URL), given its selector.
+PICTURE_DIGEST = """async (selector) => {
+  const img = document.querySelector(selector);
   const bytes = await (await fetch(img.src)).arrayBuffer();
   const digest = await crypto.subtle.digest('SHA-256', bytes);
   return [img.src, Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, '0')).join('')];
 }"""
+LAB_PICTURE = ".jp-OutputArea img.widget-image"
+
+
+def budgeted(page, deadline, what):
+    """budget(): give the page's next waits what is left of the test's time, so the whole test stays bounded."""
+    def budget():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"{what} ran out of its time budget")
+        page.set_default_timeout(left * 1000)
+    return budget
+
+
+def picture(page, selector):
+    """(src, SHA-256 of the bytes) of the explorer picture at `selector`."""
+    return page.evaluate(PICTURE_DIGEST, selector)
+
+
+def redrawn(page, selector, old_src, budget):
+    """Wait until the picture at `selector` is another one than `old_src`; its (src, digest)."""
+    budget()
+    page.wait_for_function("([sel, old]) => document.querySelector(sel).src !== old", arg=[selector, old_src])
+    return picture(page, selector)
 
 
 def free_port():
@@ -127,19 +150,13 @@ def test_explorer_redraws_in_a_browser(lab):
 
     url, tmp_path, deadline = lab
 
-    def budget():
-        """Every wait gets what is left of the test's budget, so the whole test stays bounded."""
-        left = deadline - time.monotonic()
-        if left <= 0:
-            pytest.fail(f"the browser test ran out of its {BUDGET_S} s budget")
-        page.set_default_timeout(left * 1000)
-
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 1000})
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
+            budget = budgeted(page, deadline, f"the browser test ({BUDGET_S} s)")
             budget()
             page.goto(url)
             # Run the cell once the notebook's kernel is idle.
@@ -156,20 +173,14 @@ def test_explorer_redraws_in_a_browser(lab):
             if page.locator(error).count():
                 pytest.fail(f"the notebook cell failed: {page.locator(error).first.inner_text()[-2000:]}")
             explorer = page.locator(".jp-OutputArea .widget-vbox").first
-            first_src, first = page.evaluate(PICTURE_DIGEST)
-
-            def after_change(old_src):
-                budget()
-                page.wait_for_function(
-                    "old => document.querySelector('.jp-OutputArea img.widget-image').src !== old", arg=old_src)
-                return page.evaluate(PICTURE_DIGEST)
+            first_src, first = picture(page, LAB_PICTURE)
 
             # The class menu: another class by the <select>.
             menu = explorer.locator(".widget-dropdown", has=page.locator("label", has_text="class")).locator("select")
             old_class = menu.input_value()
             menu.select_option(index=(int(menu.evaluate("s => s.selectedIndex")) + 1) % 4)
             assert menu.input_value() != old_class
-            class_src, after_class = after_change(first_src)
+            class_src, after_class = redrawn(page, LAB_PICTURE, first_src, budget)
             assert after_class != first, "the picture did not change with the class"
 
             # The layer slider: the keyboard on its handle, one layer shallower.
@@ -180,7 +191,7 @@ def test_explorer_redraws_in_a_browser(lab):
             slider.locator(".noUi-handle").focus()
             page.keyboard.press("ArrowLeft")
             page.wait_for_function("el => el.innerText.trim() === 'relu5'", arg=readout.element_handle())
-            _, after_layer = after_change(class_src)
+            _, after_layer = redrawn(page, LAB_PICTURE, class_src, budget)
             assert after_layer not in (first, after_class), "the picture did not change with the layer"
             assert "layer relu5" in explorer.locator(".widget-html").first.inner_text()
             assert "explorer error" not in explorer.inner_text()

@@ -13,19 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, needs_a_browser
+from test_browser import CHROMIUM, CHROMIUM_ARGS, budgeted, free_port, needs_a_browser, picture, redrawn
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = ROOT / "artifacts" / "explorer-app.png"
 BUDGET_S = 90
-
-PICTURE_DIGEST = """async () => {
-  const img = document.querySelector('img.widget-image');
-  const bytes = await (await fetch(img.src)).arrayBuffer();
-  const digest = await crypto.subtle.digest('SHA-256', bytes);
-  return [img.src, Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, '0')).join('')];
-}"""
-
+IMG = "img.widget-image"    # the explorer's picture (Voila shows no other image)
 
 def _port_is_free(port):
     with socket.socket() as s:
@@ -68,19 +61,13 @@ def test_the_lecture_hall_explorer_serves_stops_and_redraws(app, tmp_path):
     from playwright.sync_api import sync_playwright
 
     url, server, deadline = app
-
-    def budget():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            pytest.fail(f"the explorer app test ran out of its {BUDGET_S} s budget")
-        page.set_default_timeout(left * 1000)
-
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 720})
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
+            budget = budgeted(page, deadline, f"the explorer app test ({BUDGET_S} s)")
             budget()
             page.goto(url)
             budget()
@@ -89,16 +76,11 @@ def test_the_lecture_hall_explorer_serves_stops_and_redraws(app, tmp_path):
             size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector("
                                  "'.minicam-hall .widget-label')).fontSize)")
             assert size >= 22, f"the controls' labels are {size} px, not large"
-            first_src, first = page.evaluate(PICTURE_DIGEST)
-
-            def after_change(old_src):
-                budget()
-                page.wait_for_function("old => document.querySelector('img.widget-image').src !== old", arg=old_src)
-                return page.evaluate(PICTURE_DIGEST)
+            first_src, first = picture(page, IMG)
 
             menu = page.locator(".widget-dropdown", has=page.locator("label", has_text="class")).locator("select")
             menu.select_option(index=(int(menu.evaluate("s => s.selectedIndex")) + 1) % 4)
-            class_src, after_class = after_change(first_src)
+            class_src, after_class = redrawn(page, IMG, first_src, budget)
             assert after_class != first, "the picture did not change with the class"
 
             slider = page.locator(".widget-hslider", has=page.locator("label", has_text="layer"))
@@ -108,7 +90,7 @@ def test_the_lecture_hall_explorer_serves_stops_and_redraws(app, tmp_path):
             slider.locator(".noUi-handle").focus()
             page.keyboard.press("ArrowLeft")
             page.wait_for_function("([el, old]) => el.innerText.trim() !== old", arg=[readout.element_handle(), before])
-            layer_src, after_layer = after_change(class_src)
+            layer_src, after_layer = redrawn(page, IMG, class_src, budget)
             assert after_layer not in (first, after_class), "the picture did not change with the layer"
 
             page.get_by_role("button", name="shapes_resnet").click()
