@@ -98,3 +98,15 @@ def test_bad_registrations_are_refused(registry):
         _register("zz one", A, B, IMAGES)
     with pytest.raises(ValueError, match="higher' or 'lower"):
         _register("zz.x", A, B, IMAGES, better="more")
+
+
+def test_a_claim_prints_the_digits_it_asks_for(registry):
+    claims.paired_claim("zz.two-digits", question="q?", metric="score", a="A", b="B", model="m", layer="l",
+                        sample="zz-sample", taught_in="zz", digits=2)(lambda: ([0.6789, 0.1234], [0.1111, 0.2222], [0, 1]))
+    line = str(claims.compute("zz.two-digits"))
+    assert "A 0.4, B 0.17, a - b = +0.23 [" in line, line
+    claims.main(["--only", "zz.two-digits"])
+    assert str(claims.cite("zz.two-digits")) == line            # results.json keeps the digits
+    with pytest.raises(ValueError, match="digits must be an int from 1 to 6"):
+        claims.paired_claim("zz.bad", question="q?", metric="s", a="A", b="B", model="m", layer="l",
+                            sample="zz-sample", taught_in="zz", digits=0)

@@ -61,6 +61,7 @@ class Claim(NamedTuple):
     better: str          # "higher" or "lower" (paired); "lower" for sanity (|rho| below 0.5 passes)
     taught_in: str       # the notebook that computes it, e.g. "05_gradcam_pp"
     fn: Callable
+    digits: int = 3      # significant digits printed: fewer where a float32 model on few images moves the third
 
 
 class Result(NamedTuple):
@@ -80,15 +81,17 @@ class Result(NamedTuple):
     high: float
     n: int
     images: int
+    digits: int = 3
 
     def __str__(self) -> str:
         where = f"{self.model} {self.layer}".strip()
         if self.kind == "sanity":
             return (f"[claim {self.id}] {self.a} vs {self.b}, {self.metric}, {where}: {self.word}; "
                     f"mean |rho| {self.diff:.2f} [{self.low:.2f}, {self.high:.2f}], n = {self.n} images")
+        d = self.digits
         return (f"[claim {self.id}] {self.a} vs {self.b}, {self.metric}, {where}: {self.word}; "
-                f"{self.a} {self.mean_a:.3g}, {self.b} {self.mean_b:.3g}, a - b = {self.diff:+.3g} "
-                f"[{self.low:+.3g}, {self.high:+.3g}], n = {self.n} pairs from {self.images} images")
+                f"{self.a} {self.mean_a:.{d}g}, {self.b} {self.mean_b:.{d}g}, a - b = {self.diff:+.{d}g} "
+                f"[{self.low:+.{d}g}, {self.high:+.{d}g}], n = {self.n} pairs from {self.images} images")
 
     __repr__ = __str__
 
@@ -140,18 +143,20 @@ def sample(name: str):
 
 
 def _register(kind: str, id: str, *, question: str, metric: str, a: str, b: str, model: str, layer: str,
-              sample: str, taught_in: str, better: str = "higher"):
+              sample: str, taught_in: str, better: str = "higher", digits: int = 3):
     if not isinstance(id, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", id):
         raise ValueError(f"a claim's id must be a non-empty str of letters, digits, '.', '_' and '-', got {id!r}")
     if better not in ("higher", "lower"):
         raise ValueError(f"claim {id}: better must be 'higher' or 'lower', not {better!r}")
+    if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= 6:
+        raise ValueError(f"claim {id}: digits must be an int from 1 to 6 (significant digits printed), not {digits!r}")
     if not all(isinstance(v, str) and v for v in (question, metric, a, b, sample, taught_in)):
         raise ValueError(f"claim {id}: question, metric, a, b, sample and taught_in must be non-empty strings")
 
     def wrap(fn):
         if id in CLAIMS and CLAIMS[id].fn is not fn:
             raise ValueError(f"claim {id!r} is registered twice")
-        CLAIMS[id] = Claim(id, kind, question, metric, a, b, model, layer, sample, better, taught_in, fn)
+        CLAIMS[id] = Claim(id, kind, question, metric, a, b, model, layer, sample, better, taught_in, fn, digits)
         return fn
     return wrap
 
@@ -204,7 +209,7 @@ def compute(id: str) -> Result:
     higher = {"a": "ahead", "b": "behind", "tie": "tie"}[r.verdict]
     word = higher if claim.better == "higher" else {"ahead": "behind", "behind": "ahead", "tie": "tie"}[higher]
     return Result(id, "paired", claim.a, claim.b, claim.metric, claim.model, claim.layer, word,
-                  a.mean().item(), b.mean().item(), r.diff, r.low, r.high, r.pairs, r.images)
+                  a.mean().item(), b.mean().item(), r.diff, r.low, r.high, r.pairs, r.images, claim.digits)
 
 
 def results() -> dict[str, Result]:

@@ -154,8 +154,8 @@ def _register_deletion(name: str) -> None:
     @paired_claim(f"08b.deletion.{SLUG[name]}-vs-gradcam.vgg", question=f"Does deleting pixels in the order of "
                   f"{name}'s map lower the class probability faster than in Grad-CAM's order?",
                   metric="deletion AUC", a=name, b="Grad-CAM", model="shapes_vgg", layer="relu6",
-                  sample="sanity-6", taught_in="08b_sanity_checks", better="lower")
-    def _():
+                  sample="sanity-6", taught_in="08b_sanity_checks", better="lower", digits=2)
+    def _():   # two digits: on 6 images a float32 AUC's third digit moves with the CPU's kernels (SSE4.1 vs AVX2)
         return deletion_auc(name), deletion_auc("Grad-CAM"), torch.arange(N)
 
 
