@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from course.grade import write_private
 
 ROOT = Path(__file__).resolve().parents[1]
 COPY = re.compile(r"^(?P<name>.*?)\s*\((?P<n>\d+)\)$")   # "03_gradcam (1)", "alice_03_gradcam(2)"
@@ -141,15 +141,6 @@ def choose(found: list[Found]) -> tuple[dict[tuple[str, str], Found], list[str]]
     return chosen, said
 
 
-def _write(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def import_downloads(downloads: Path, out: Path, notebooks: Path = ROOT / "notebooks", force: bool = False):
@@ -175,7 +166,7 @@ def import_downloads(downloads: Path, out: Path, notebooks: Path = ROOT / "noteb
         if not target.exists() or target.read_bytes() != item.data:
             for folder in (out, out / student):
                 folder.mkdir(mode=0o700, exist_ok=True)
-            _write(target, item.data)
+            write_private(target, item.data)
         placed.append((item.origin, str(target)))
     return placed, notes, unplaced
 

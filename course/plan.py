@@ -14,15 +14,14 @@ notebook whose name starts with one of its numbers ("05" takes 05_... and 05b_..
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
 
 from course.exercises import exercises
+from minicam.apps._common import write_atomic
 from minicam.suite import study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,10 +157,7 @@ def render() -> str:
 
 
 def _write(text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=PAGE.parent, prefix=".course_plan.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, PAGE)
+    write_atomic(PAGE, lambda f: f.write(text.encode("utf-8")))
 
 
 def main(argv=None) -> int:

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
+
+from ..apps._common import write_atomic
 
 __all__ = ["estimate", "stated", "line", "main", "WORDS_PER_MINUTE", "MINUTES_PER_CODE_CELL", "MINUTES_PER_POINT"]
 
@@ -103,11 +103,8 @@ def _write(path: Path, nb: dict) -> bool:
     if text == title:
         return False
     nb["cells"][0]["source"] = text
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(nb, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    write_atomic(path, lambda f: f.write(text.encode("utf-8")))
     return True
 
 

@@ -26,15 +26,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import pkgutil
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import torch
+
+from ...apps._common import write_atomic
 
 __all__ = ["Claim", "Result", "CLAIMS", "SAMPLES", "paired_claim", "sanity_claim", "sample", "compute", "values",
            "cite", "register_sample", "RESULTS", "LINE", "main"]
@@ -241,10 +241,7 @@ def _write(new: dict[str, Result], only: list[str] | None) -> None:
         old = {k: v for k, v in old.items() if k in CLAIMS}
         old.update({k: r._asdict() for k, r in new.items()})
         text = json.dumps(dict(sorted(old.items())), indent=1, ensure_ascii=False) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=RESULTS.parent, prefix=".results.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, RESULTS)
+        write_atomic(RESULTS, lambda f: f.write(text.encode("utf-8")))
     lock.unlink(missing_ok=True)
 
 
